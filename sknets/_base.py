@@ -1,0 +1,473 @@
+"""The estimator shared by MLPClassifierTorch and CNNClassifierTorch.
+
+Parameters are declared once as data (``_parameter_constraints``), checked by
+scikit-learn's ``_fit_context``; ``fit`` validates the data, encodes labels,
+splits off a validation set, builds the torch module through the subclass's
+``_build_module`` and trains it with the skorch net of ``training.py``.
+"""
+
+import re
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state, compute_class_weight
+from sklearn.utils._param_validation import (
+    InvalidParameterError,
+    Interval,
+    Options,
+    StrOptions,
+)
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    check_classification_targets,
+)
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .modules import ACTIVATIONS, LOSSES, WEIGHT_INITS, ClassificationLoss
+from .training import LEARNING_RATE_SCHEDULES, SOLVERS, TensorData, make_net
+
+_DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+
+
+def resolve_device(device):
+    """The torch device string a fit runs on.
+
+    Parameters
+    ----------
+    device : str
+        'auto' (CUDA when available, else CPU), 'cpu', 'cuda', 'cuda:N' or
+        'mps'.
+
+    Returns
+    -------
+    device : str
+
+    Examples
+    --------
+    >>> from sknets._base import resolve_device
+    >>> resolve_device("cpu")
+    'cpu'
+    """
+    if not isinstance(device, str) or not _DEVICE_PATTERN.match(device):
+        raise ValueError(
+            f"device={device!r} is not a device sknets knows; use 'auto' (CUDA "
+            "when available, else CPU), 'cpu', 'cuda' or 'cuda:N'."
+        )
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available on "
+                "this machine; use device='auto' or device='cpu'."
+            )
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} does not exist: this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s)."
+            )
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device='mps' was requested but MPS is not available; "
+                         "use device='auto' or device='cpu'.")
+    return device
+
+
+def _check_not_sparse(X):
+    if sp.issparse(X):
+        raise TypeError(
+            "sparse input is not supported: sknets trains on dense float32 "
+            "tensors. Convert X with X.toarray() (if it fits in memory) or "
+            "reduce its dimension first, e.g. with TruncatedSVD."
+        )
+
+
+def _hidden_layer_sizes(value):
+    # scikit-learn accepts an int (one hidden layer) or a sequence of ints.
+    sizes = [value] if isinstance(value, Integral) else list(value)
+    if not all(isinstance(s, Integral) and not isinstance(s, bool) for s in sizes):
+        raise ValueError(
+            f"hidden_layer_sizes must be an int or a sequence of ints, got {value!r}."
+        )
+    if any(s <= 0 for s in sizes):
+        raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+    return tuple(int(s) for s in sizes)
+
+
+class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
+    """Base class of sknets' classifiers; not for direct use.
+
+    Subclasses define ``__init__`` with every parameter and implement
+    ``_build_module(n_features, n_outputs)``; they may override
+    ``_validate_X`` to accept images.
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "solver": [StrOptions(set(SOLVERS))],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions(set(LEARNING_RATE_SCHEDULES))],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+        "lr_step_size": [Interval(Integral, 1, None, closed="left")],
+        "lr_gamma": [Interval(Real, 0, 1, closed="right")],
+        "loss": [StrOptions(set(LOSSES))],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "batch_norm": ["boolean"],
+        "weight_init": [StrOptions(set(WEIGHT_INITS))],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "device": [str],
+    }
+
+    # -- parameters ---------------------------------------------------------
+
+    def _validate_params(self):
+        if getattr(self, "solver", None) == "lbfgs":
+            raise InvalidParameterError(
+                "solver='lbfgs' is not supported: sknets trains with mini-batch "
+                f"optimizers. Use one of {sorted(SOLVERS)}; 'adam' is the default "
+                "and 'sgd' with momentum is closest to full-batch methods."
+            )
+        super()._validate_params()
+
+    # -- data ---------------------------------------------------------------
+
+    # Image estimators accept 3-D/4-D X and reshape it in _prepare_X.
+    _allow_nd = False
+
+    def _prepare_X(self, X):
+        """Turn validated float32 X into the array the module consumes."""
+        return X
+
+    def _validate_X(self, X, reset):
+        _check_not_sparse(X)
+        X = validate_data(self, X, dtype=np.float32, order="C",
+                          allow_nd=self._allow_nd, reset=reset)
+        return self._prepare_X(X)
+
+    def _validate_Xy(self, X, y, reset):
+        _check_not_sparse(X)
+        X, y = validate_data(self, X, y, dtype=np.float32, order="C",
+                             allow_nd=self._allow_nd, reset=reset)
+        check_classification_targets(y)
+        return self._prepare_X(X), y
+
+    # -- fitting --------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the model to data X and targets y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,)
+            The target labels: ints, strings or any values ``np.unique`` sorts.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None):
+        """Update the model with one epoch over the given data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,)
+            The target labels.
+        classes : array-like of shape (n_classes,), default=None
+            Every class across all calls to partial_fit. Required on the first
+            call, ignored on later ones; ``y`` need not contain all of them.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        if self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        if _check_partial_fit_first_call(self, classes):
+            # _check_partial_fit_first_call set classes_; start a new model.
+            for attr in ("net_", "_label_encoder"):
+                self.__dict__.pop(attr, None)
+        return self._fit(X, y, incremental=True)
+
+    def _encode_labels(self, y, incremental):
+        first_pass = not hasattr(self, "net_")
+        if incremental:
+            classes = self.classes_
+            unknown = np.setdiff1d(np.unique(y), classes)
+            if unknown.size:
+                raise ValueError(
+                    f"y has labels {unknown.tolist()} that are not in classes_ "
+                    f"{classes.tolist()}; pass every label in `classes` on the "
+                    "first call to partial_fit."
+                )
+        elif first_pass or not self.warm_start:
+            classes = np.unique(y)
+        else:
+            classes = self.classes_
+            if not np.array_equal(np.unique(y), classes):
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same classes as "
+                    f"in the previous call to fit. Previously got {classes}, `y` "
+                    f"has {np.unique(y)}."
+                )
+        if len(classes) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in y to "
+                f"train; got 1 class ({classes[0]!r})."
+            )
+        self.classes_ = classes
+        return np.searchsorted(classes, y)
+
+    def _class_weight_tensor(self, y_enc, incremental):
+        if self.class_weight is None:
+            return None
+        if self.class_weight == "balanced":
+            if incremental:
+                raise ValueError(
+                    "class_weight='balanced' is not supported with partial_fit: "
+                    "the class frequencies of later calls are unknown. Pass a "
+                    "dict {label: weight} instead."
+                )
+            weights = compute_class_weight(
+                "balanced", classes=np.arange(len(self.classes_)), y=y_enc
+            )
+        else:
+            unknown = [k for k in self.class_weight if k not in set(self.classes_)]
+            if unknown:
+                raise ValueError(
+                    f"class_weight has labels {unknown} that are not in y; its keys "
+                    f"must be among the classes {self.classes_.tolist()}."
+                )
+            weights = [self.class_weight.get(c, 1.0) for c in self.classes_]
+        return torch.tensor(np.asarray(weights, dtype=np.float32))
+
+    def _batch_size(self, n_samples):
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than sample size. It is "
+                "going to be clipped"
+            )
+        return int(np.clip(self.batch_size, 1, n_samples))
+
+    def _split(self, X, y_enc, rng):
+        if not self.early_stopping:
+            return X, y_enc, None, None
+        X_train, X_val, y_train, y_val = train_test_split(
+            X, y_enc, test_size=self.validation_fraction, stratify=y_enc,
+            random_state=rng,
+        )
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset."
+            )
+        return X_train, y_train, X_val, y_val
+
+    def _fit(self, X, y, incremental):
+        first_pass = not hasattr(self, "net_") or (
+            not self.warm_start and not incremental
+        )
+        hidden = _hidden_layer_sizes(self.hidden_layer_sizes)
+        X, y = self._validate_Xy(X, y, reset=first_pass)
+        if first_pass and not incremental:
+            self.__dict__.pop("net_", None)
+        y_enc = self._encode_labels(y, incremental)
+        device = resolve_device(self.device)
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        X_train, y_train, X_val, y_val = self._split(X, y_enc, rng)
+        batch_size = self._batch_size(X_train.shape[0])
+        if self.batch_norm and batch_size == 1:
+            raise ValueError(
+                "batch_norm=True needs batches of at least 2 samples; increase "
+                "batch_size (or the number of training samples) or set "
+                "batch_norm=False."
+            )
+
+        fork_devices = [torch.device(device).index or 0] if device.startswith(
+            "cuda") else []
+        with torch.random.fork_rng(devices=fork_devices):
+            # Seeds module initialisation and dropout; the caller's global
+            # torch RNG state is restored afterwards.
+            torch.manual_seed(seed)
+            if first_pass:
+                n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
+                module = self._build_module(hidden, n_outputs)
+                criterion = ClassificationLoss(
+                    self.loss, self._class_weight_tensor(y_enc, incremental)
+                )
+                self.net_ = make_net(self, module, criterion, batch_size, device,
+                                     seed, drop_single=bool(self.batch_norm))
+            else:
+                self._prepare_continued_fit(batch_size, device, seed, incremental)
+            train = TensorData(self._to_tensor(X_train, device),
+                               torch.as_tensor(y_train, device=device))
+            valid = None
+            if X_val is not None:
+                valid = TensorData(self._to_tensor(X_val, device),
+                                   torch.as_tensor(y_val, device=device))
+            epochs = 1 if incremental else self.max_iter
+            n_epochs_before = len(self.net_.history)
+            self.net_.partial_fit(train, None, epochs=epochs, valid_data=valid)
+
+        self.n_iter_ = len(self.net_.history) - n_epochs_before
+        self._update_fitted_attributes()
+        monitor = dict(self.net_.callbacks_)["convergence"]
+        if not incremental and monitor.stop_reason_ is None and (
+                self.n_iter_ == self.max_iter):
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
+                "and the optimization hasn't converged yet.",
+                ConvergenceWarning,
+            )
+        return self
+
+    def _prepare_continued_fit(self, batch_size, device, seed, incremental):
+        net = self.net_
+        if str(net.device) != device:
+            net.set_params(device=device)
+            net.module_.to(device)
+            net.criterion_.to(device)
+        net.set_params(batch_size=batch_size, max_epochs=self.max_iter,
+                       iterator_train__seed=seed,
+                       iterator_train__shuffle=bool(self.shuffle))
+        if not incremental:
+            # A warm-start fit starts a new optimizer, as scikit-learn does.
+            net.initialize_optimizer()
+            dict(net.callbacks_)["lr_schedule"].restart()
+
+    @staticmethod
+    def _to_tensor(X, device):
+        with warnings.catch_warnings():
+            # Read-only arrays (memmaps) are never written to.
+            warnings.filterwarnings("ignore", message="The given NumPy array is not")
+            tensor = torch.from_numpy(X)
+        return tensor.to(device, non_blocking=True)
+
+    def _update_fitted_attributes(self):
+        net = self.net_
+        monitor = dict(net.callbacks_)["convergence"]
+        schedule = dict(net.callbacks_)["lr_schedule"]
+        self.history_ = [
+            {key: value for key, value in row.items()
+             if key not in ("batches", "train_batch_count", "train_samples")}
+            for row in net.history
+        ]
+        self.loss_curve_ = [row["train_loss"] for row in net.history]
+        self.loss_ = self.loss_curve_[-1]
+        self.t_ = schedule.t_
+        if self.early_stopping:
+            self.validation_scores_ = [row["valid_accuracy"] for row in net.history]
+            self.best_validation_score_ = monitor.best_validation_score_
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_loss_ = monitor.best_loss_
+        linear = [m for m in net.module_.modules() if isinstance(m, torch.nn.Linear)]
+        self.coefs_ = [m.weight.detach().cpu().numpy().T.copy() for m in linear]
+        self.intercepts_ = [m.bias.detach().cpu().numpy().copy() for m in linear]
+        self.n_outputs_ = linear[-1].out_features
+        self.n_layers_ = len(linear) + 1
+        self.out_activation_ = "logistic" if self.n_outputs_ == 1 else "softmax"
+
+    # -- prediction -----------------------------------------------------------
+
+    def _logits(self, X):
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        device = str(self.net_.device)
+        return self.net_.predict_logits(self._to_tensor(X, device))
+
+    def predict_proba(self, X):
+        """Probability estimates.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            float64 probabilities in the order of ``classes_``; each row sums
+            to 1. The softmax of the network's output, whatever the loss.
+        """
+        logits = self._logits(X)
+        return logits.double().softmax(dim=1).cpu().numpy()
+
+    def predict_log_proba(self, X):
+        """Log of probability estimates.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            ``log(predict_proba(X))``, computed stably.
+        """
+        logits = self._logits(X)
+        return logits.double().log_softmax(dim=1).cpu().numpy()
+
+    def predict(self, X):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        logits = self._logits(X)
+        return self.classes_[logits.argmax(dim=1).cpu().numpy()]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        return tags

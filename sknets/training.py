@@ -1,0 +1,624 @@
+"""The training engine: fast batches, the skorch net, and sknets' callbacks.
+
+skorch supplies the machinery (module, criterion and optimizer set-up, the
+epoch loop's callback protocol, history, pickling across devices); this module
+trims its per-batch work to what a hand-written loop pays and adds the
+callbacks that give scikit-learn's semantics (stopping rules, learning-rate
+schedules, best-weight restore) and the progress output.
+"""
+
+import copy
+import math
+import time
+import warnings
+
+import numpy as np
+import torch
+from skorch import NeuralNetClassifier
+from skorch.callbacks import Callback
+from torch import nn
+
+__all__ = [
+    "LEARNING_RATE_SCHEDULES",
+    "SOLVERS",
+    "BatchIterator",
+    "ConvergenceMonitor",
+    "DivergenceWarning",
+    "EpochLogger",
+    "LearningRateSchedule",
+    "SknetsNet",
+    "TensorData",
+    "make_net",
+]
+
+
+class DivergenceWarning(UserWarning):
+    """Warning raised when the training loss becomes NaN or infinite."""
+
+
+class TensorData(torch.utils.data.Dataset):
+    """Features and encoded targets held as two tensors on one device.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (n_samples, ...)
+        float32 features.
+    y : torch.Tensor of shape (n_samples,)
+        int64 class indices.
+    """
+
+    def __init__(self, X, y):
+        self.X = X
+        self.y = y
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, index):
+        return self.X[index], self.y[index]
+
+
+class BatchIterator:
+    """Mini-batches as index slices of a ``TensorData``.
+
+    One random permutation per epoch, then each batch is ``X[idx]`` for a slice
+    ``idx`` of it: no per-sample ``__getitem__``, no collation, no worker
+    processes.
+
+    Parameters
+    ----------
+    dataset : TensorData
+        The data to iterate over.
+    batch_size : int
+        Number of samples per batch; the last batch may be smaller.
+    shuffle : bool, default=False
+        Whether to draw a new permutation every epoch.
+    seed : int or None, default=None
+        Seed of the permutations; None uses torch's global generator.
+    drop_single : bool, default=False
+        Drop a last batch of a single sample (batch normalisation cannot
+        train on one sample).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sknets.training import BatchIterator, TensorData
+    >>> data = TensorData(torch.zeros(5, 2), torch.arange(5))
+    >>> [len(yb) for _, yb in BatchIterator(data, batch_size=2)]
+    [2, 2, 1]
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False, seed=None, drop_single=False):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_single = drop_single
+        self.generator = None
+        if seed is not None:
+            self.generator = torch.Generator(device=dataset.X.device)
+            self.generator.manual_seed(int(seed))
+
+    def __len__(self):
+        n_batches = math.ceil(len(self.dataset) / self.batch_size)
+        if self.drop_single and len(self.dataset) % self.batch_size == 1:
+            n_batches -= 1
+        return n_batches
+
+    def __iter__(self):
+        X, y = self.dataset.X, self.dataset.y
+        n = len(y)
+        stop = n - 1 if self.drop_single and n % self.batch_size == 1 else n
+        if not self.shuffle:
+            for start in range(0, stop, self.batch_size):
+                end = min(start + self.batch_size, stop)
+                yield X[start:end], y[start:end]  # views, no copy
+            return
+        order = torch.randperm(n, generator=self.generator, device=X.device)
+        for start in range(0, stop, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            yield X[idx], y[idx]  # (B, ...), (B,)
+
+
+def _macro_f1(y_true, y_pred, n_classes):
+    # Macro-F1 over the classes present in y_true or y_pred, as scikit-learn's
+    # f1_score(average="macro") computes it.
+    confusion = torch.bincount(y_true * n_classes + y_pred, minlength=n_classes ** 2)
+    confusion = confusion.reshape(n_classes, n_classes).double()  # (true, pred)
+    tp = confusion.diagonal()
+    support, predicted = confusion.sum(1), confusion.sum(0)
+    present = (support + predicted) > 0
+    f1 = 2 * tp / (support + predicted).clamp(min=1)
+    return float(f1[present].mean())
+
+
+class SknetsNet(NeuralNetClassifier):
+    """skorch's ``NeuralNetClassifier`` with sknets' lean training epoch.
+
+    The estimators build it in ``fit`` and keep it as ``net_``. Compared with
+    skorch's own loop, a training epoch does no per-batch history writes, no
+    per-batch device synchronisation and no closure-based optimizer step (none
+    of sknets' solvers needs one); callbacks that implement ``on_batch_end``
+    are still called. Validation runs in large batches under
+    ``torch.inference_mode``.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        As for ``skorch.NeuralNetClassifier``.
+    alpha : float, default=0.0
+        L2 penalty, added to the training loss as scikit-learn does:
+        ``0.5 * alpha * sum(||W||^2) / batch_size`` over the weights (not the
+        biases) of linear and convolutional layers.
+    drop_single : bool, default=False
+        Passed to ``BatchIterator``: drop a last training batch of one sample.
+    """
+
+    def __init__(self, *args, alpha=0.0, drop_single=False, **kwargs):
+        self.alpha = alpha
+        self.drop_single = drop_single
+        super().__init__(*args, **kwargs)
+
+    def get_default_callbacks(self):
+        # skorch's defaults read per-batch history that this net does not write.
+        return []
+
+    def initialize_module(self):
+        super().initialize_module()
+        self.penalized_weights_ = [
+            m.weight for m in self.module_.modules()
+            if isinstance(m, (nn.Linear, nn.Conv2d))
+        ]
+        return self
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss = self.criterion_(y_pred, y_true)
+        if training and self.alpha > 0:
+            penalty = sum(w.pow(2).sum() for w in self.penalized_weights_)
+            loss = loss + (0.5 * self.alpha / len(y_true)) * penalty
+        return loss
+
+    def fit_loop(self, X, y=None, epochs=None, valid_data=None, **fit_params):
+        """Run ``epochs`` epochs over the ``TensorData`` ``X``.
+
+        Parameters
+        ----------
+        X : TensorData
+            Training data.
+        y : None
+            Unused; the targets are in ``X``.
+        epochs : int or None, default=None
+            Number of epochs; None means ``max_epochs``.
+        valid_data : TensorData or None, default=None
+            Validation data scored after every epoch.
+        **fit_params : dict
+            Ignored (skorch passes its routing arguments here).
+
+        Returns
+        -------
+        self : SknetsNet
+        """
+        self.check_training_readiness()
+        epochs = self.max_epochs if epochs is None else epochs
+        iterator = self.get_iterator(X, training=True)
+        on_epoch_kwargs = {"dataset_train": X, "dataset_valid": valid_data}
+        self.stop_training_ = False
+        for _ in range(epochs):
+            tic = time.perf_counter()
+            self.notify("on_epoch_begin", **on_epoch_kwargs)
+            self.history.record("lr", self.optimizer_.param_groups[0]["lr"])
+            self.run_single_epoch(iterator, training=True, prefix="train",
+                                  step_fn=None)
+            if valid_data is not None:
+                self._validation_epoch(valid_data)
+            self.history.record("duration", time.perf_counter() - tic)
+            self.notify("on_epoch_end", **on_epoch_kwargs)
+            if self.stop_training_:
+                break
+        return self
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """One pass of optimisation over ``iterator``; records loss and accuracy.
+
+        Parameters
+        ----------
+        iterator : BatchIterator
+            The training batches.
+        training : bool
+            Must be True; validation goes through ``_validation_epoch``.
+        prefix : str
+            History key prefix, ``'train'``.
+        step_fn : None
+            Unused; kept for skorch's signature.
+        **fit_params : dict
+            Unused.
+        """
+        module, optimizer = self.module_, self.optimizer_
+        batch_hooks = [
+            cb for _, cb in self.callbacks_
+            if type(cb).on_batch_end is not Callback.on_batch_end
+        ]
+        module.train()
+        losses, sizes, correct = [], [], []
+        for Xb, yb in iterator:
+            optimizer.zero_grad(set_to_none=True)
+            logits = module(Xb)  # (B, C)
+            loss = self.get_loss(logits, yb, X=Xb, training=True)
+            loss.backward()
+            optimizer.step()
+            # Kept as tensors: no device synchronisation inside the loop.
+            losses.append(loss.detach())
+            correct.append((logits.detach().argmax(1) == yb).sum())
+            sizes.append(len(yb))
+            for cb in batch_hooks:
+                cb.on_batch_end(self, batch=(Xb, yb), training=True, loss=loss,
+                                y_pred=logits)
+        batch_losses = torch.stack(losses).double().cpu()
+        n_seen = sum(sizes)
+        weights = torch.tensor(sizes, dtype=torch.float64)
+        self.history.record(prefix + "_loss", float(batch_losses @ weights) / n_seen)
+        self.history.record(prefix + "_accuracy",
+                            float(torch.stack(correct).sum()) / n_seen)
+        self.history.record(prefix + "_batch_count", len(sizes))
+        self.history.record(prefix + "_samples", n_seen)
+        for loss, size in zip(batch_losses.tolist(), sizes):
+            self.history.new_batch()
+            self.history.record_batch(prefix + "_loss", loss)
+            self.history.record_batch(prefix + "_batch_size", size)
+
+    def predict_logits(self, X, batch_size=8192):
+        """Logits of ``X`` in large batches, under ``torch.inference_mode``.
+
+        Parameters
+        ----------
+        X : torch.Tensor of shape (n_samples, ...)
+            float32 input on the net's device.
+        batch_size : int, default=8192
+            Rows per forward pass.
+
+        Returns
+        -------
+        logits : torch.Tensor of shape (n_samples, n_classes)
+        """
+        module = self.module_
+        module.eval()
+        with torch.inference_mode():
+            return torch.cat([
+                module(X[start:start + batch_size])
+                for start in range(0, max(len(X), 1), batch_size)
+            ])
+
+    def _validation_epoch(self, data):
+        logits = self.predict_logits(data.X)  # (N, C)
+        with torch.inference_mode():
+            loss = self.criterion_(logits, data.y)
+            pred = logits.argmax(1)
+            accuracy = (pred == data.y).double().mean()
+        self.history.record("valid_loss", float(loss))
+        self.history.record("valid_accuracy", float(accuracy))
+        self.history.record("valid_f1_macro",
+                            _macro_f1(data.y, pred, logits.shape[1]))
+
+
+def _snapshot(module):
+    return copy.deepcopy(module.state_dict())
+
+
+class ConvergenceMonitor(Callback):
+    """scikit-learn's stopping rules, best-weight restore and divergence guard.
+
+    After each epoch, as scikit-learn's ``MLPClassifier`` does: without a
+    validation split, an epoch whose training loss is not below
+    ``best_loss_ - tol`` counts as no improvement; with one, an epoch whose
+    validation accuracy is not above ``best_validation_score_ + tol`` does.
+    More than ``n_iter_no_change`` such epochs in a row stop training, or, with
+    ``learning_rate='adaptive'`` and the sgd solver, divide the learning rate
+    by 5 until it falls below 1e-6.
+
+    A training loss that is NaN or infinite stops training at once and rolls
+    the weights back to the last epoch with a finite loss.
+
+    Parameters
+    ----------
+    tol : float
+        Minimum improvement.
+    n_iter_no_change : int or float
+        Number of epochs without improvement that is tolerated.
+    early_stopping : bool
+        Whether the validation accuracy (True) or the training loss (False)
+        is monitored. With True the best epoch's weights are restored when
+        training ends.
+    adaptive : bool
+        Whether to divide the learning rate by 5 instead of stopping.
+    verbose : bool
+        Whether to print why training stopped.
+    """
+
+    def __init__(self, tol, n_iter_no_change, early_stopping, adaptive, verbose):
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.adaptive = adaptive
+        self.verbose = verbose
+
+    def initialize(self):
+        self.best_loss_ = np.inf
+        self.best_validation_score_ = -np.inf
+        self.no_improvement_count_ = 0
+        self.stop_reason_ = None
+        self.diverged_ = False
+        self.best_state_ = None
+        self.last_good_state_ = None
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        self.stop_reason_ = None
+        self.diverged_ = False
+        self.best_state_ = None
+        self.last_good_state_ = _snapshot(net.module_)
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        loss = row["train_loss"]
+        if not math.isfinite(loss):
+            self._diverged(net, loss)
+            return
+        self.last_good_state_ = _snapshot(net.module_)
+        if self.early_stopping:
+            score = row["valid_accuracy"]
+            improved = score >= self.best_validation_score_ + self.tol
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self.best_state_ = self.last_good_state_
+        else:
+            improved = loss <= self.best_loss_ - self.tol
+            self.best_loss_ = min(self.best_loss_, loss)
+        self.no_improvement_count_ = 0 if improved else self.no_improvement_count_ + 1
+        if self.no_improvement_count_ > self.n_iter_no_change:
+            self._no_improvement(net)
+
+    def _no_improvement(self, net):
+        monitored = "Validation score" if self.early_stopping else "Training loss"
+        message = (f"{monitored} did not improve more than tol={self.tol:f} for "
+                   f"{self.n_iter_no_change} consecutive epochs.")
+        optimizer = net.optimizer_
+        lr = optimizer.param_groups[0]["lr"]
+        if self.adaptive and lr > 1e-6:
+            for group in optimizer.param_groups:
+                group["lr"] = lr / 5.0
+            self.no_improvement_count_ = 0
+            if self.verbose:
+                print(f"{message} Setting learning rate to {lr / 5.0:f}")
+            return
+        if self.verbose:
+            print(f"{message} Stopping.")
+        self.stop_reason_ = message
+        net.stop_training_ = True
+
+    def _diverged(self, net, loss):
+        net.module_.load_state_dict(self.last_good_state_)
+        net.history.record("diverged", True)
+        self.diverged_ = True
+        self.stop_reason_ = f"training loss became {loss}"
+        net.stop_training_ = True
+        lr = net.optimizer_.param_groups[0]["lr"]
+        warnings.warn(
+            f"Training diverged at epoch {len(net.history)}: the training loss "
+            f"became {loss}. The weights were rolled back to the last epoch with "
+            f"a finite loss. Try a lower learning_rate_init (it is {lr:g}), "
+            "scaled input features, or batch_norm=True.",
+            DivergenceWarning,
+            stacklevel=2,
+        )
+
+    def on_train_end(self, net, **kwargs):
+        if self.early_stopping and self.best_state_ is not None:
+            net.module_.load_state_dict(self.best_state_)
+
+
+def _constant(lr_init, epoch, t, est):
+    return lr_init
+
+
+def _invscaling(lr_init, epoch, t, est):
+    # scikit-learn: effective_learning_rate = learning_rate_init / pow(t, power_t)
+    # with t the number of samples seen, updated after every epoch.
+    return lr_init / (t + 1) ** est.power_t
+
+
+def _step(lr_init, epoch, t, est):
+    return lr_init * est.lr_gamma ** (epoch // est.lr_step_size)
+
+
+def _exponential(lr_init, epoch, t, est):
+    return lr_init * est.lr_gamma ** epoch
+
+
+def _cosine(lr_init, epoch, t, est):
+    return lr_init * 0.5 * (1.0 + math.cos(math.pi * min(epoch, est.max_iter)
+                                           / est.max_iter))
+
+
+# Each maps (learning_rate_init, epochs done, samples seen, estimator) to the
+# learning rate of the next epoch. 'adaptive' keeps the rate constant; the
+# ConvergenceMonitor divides it when progress stalls.
+LEARNING_RATE_SCHEDULES = {
+    "constant": _constant,
+    "invscaling": _invscaling,
+    "adaptive": _constant,
+    "step": _step,
+    "exponential": _exponential,
+    "cosine": _cosine,
+}
+
+# scikit-learn applies these two only with solver='sgd'.
+SGD_ONLY_SCHEDULES = ("invscaling", "adaptive")
+
+
+class LearningRateSchedule(Callback):
+    """Set the optimizer's learning rate after every epoch.
+
+    Parameters
+    ----------
+    estimator : BaseTorchClassifier
+        Supplies ``learning_rate``, ``learning_rate_init``, ``power_t``,
+        ``lr_step_size``, ``lr_gamma`` and ``max_iter``.
+    """
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    def initialize(self):
+        self.epoch_ = 0
+        self.t_ = 0
+        return self
+
+    def restart(self):
+        """Start the schedule over (a new optimizer, as in a warm-start fit)."""
+        self.epoch_ = 0
+
+    def on_epoch_end(self, net, dataset_train=None, **kwargs):
+        est = self.estimator
+        self.epoch_ += 1
+        self.t_ += net.history[-1]["train_samples"]
+        name = est.learning_rate
+        if name in SGD_ONLY_SCHEDULES and est.solver != "sgd":
+            return
+        if name == "adaptive":
+            return  # ConvergenceMonitor owns the rate
+        lr = LEARNING_RATE_SCHEDULES[name](est.learning_rate_init, self.epoch_,
+                                           self.t_, est)
+        for group in net.optimizer_.param_groups:
+            group["lr"] = lr
+
+
+class EpochLogger(Callback):
+    """Print one line per epoch: losses, accuracies and time.
+
+    Examples
+    --------
+    The line reads ``Iteration 3, loss = 0.21436, train acc 0.9412, valid loss
+    0.26300, valid acc 0.9222, valid f1 0.9213, lr 0.001, 0.04s``.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        parts = [f"Iteration {row['epoch']}, loss = {row['train_loss']:.8f}",
+                 f"train acc {row['train_accuracy']:.4f}"]
+        if "valid_loss" in row:
+            parts += [f"valid loss {row['valid_loss']:.5f}",
+                      f"valid acc {row['valid_accuracy']:.4f}",
+                      f"valid f1 {row['valid_f1_macro']:.4f}"]
+        parts += [f"lr {row['lr']:.3g}", f"{row['duration']:.2f}s"]
+        print(", ".join(parts), flush=True)
+
+
+class BatchProgressBar(Callback):
+    """A tqdm bar over the batches of each epoch."""
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        from tqdm.auto import tqdm
+
+        n_batches = len(net.get_iterator(dataset_train, training=True))
+        self.bar_ = tqdm(total=n_batches, desc=f"epoch {len(net.history)}",
+                         leave=False, unit="batch")
+
+    def on_batch_end(self, net, **kwargs):
+        self.bar_.update()
+
+    def on_epoch_end(self, net, **kwargs):
+        self.bar_.close()
+
+
+def _adam(params, est):
+    return torch.optim.Adam(params, lr=est.learning_rate_init,
+                            betas=(est.beta_1, est.beta_2), eps=est.epsilon)
+
+
+def _adamw(params, est):
+    # Decoupled weight decay: alpha is AdamW's weight_decay, not a loss term.
+    return torch.optim.AdamW(params, lr=est.learning_rate_init,
+                             betas=(est.beta_1, est.beta_2), eps=est.epsilon,
+                             weight_decay=est.alpha)
+
+
+def _sgd(params, est):
+    return torch.optim.SGD(params, lr=est.learning_rate_init, momentum=est.momentum,
+                           nesterov=bool(est.nesterovs_momentum and est.momentum > 0))
+
+
+def _rmsprop(params, est):
+    return torch.optim.RMSprop(params, lr=est.learning_rate_init, eps=est.epsilon)
+
+
+SOLVERS = {"adam": _adam, "adamw": _adamw, "sgd": _sgd, "rmsprop": _rmsprop}
+
+
+class _OptimizerFactory:
+    # skorch creates the optimizer as ``optimizer(params, lr=...)``; this
+    # picklable callable routes the call through the SOLVERS registry.
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    def __call__(self, params, lr=None):
+        return SOLVERS[self.estimator.solver](params, self.estimator)
+
+
+def make_net(estimator, module, criterion, batch_size, device, seed, drop_single):
+    """Assemble the skorch net that trains ``module`` for ``estimator``.
+
+    Parameters
+    ----------
+    estimator : BaseTorchClassifier
+        The estimator whose parameters set the solver, schedule, stopping
+        rules and output.
+    module : torch.nn.Module
+        The initialised network.
+    criterion : torch.nn.Module
+        The loss, see ``sknets.modules.ClassificationLoss``.
+    batch_size : int
+        Training batch size.
+    device : str
+        torch device of the module and the data.
+    seed : int
+        Seed of the batch order.
+    drop_single : bool
+        Drop a last training batch of one sample (for batch normalisation).
+
+    Returns
+    -------
+    net : SknetsNet
+        The initialised net.
+    """
+    alpha = 0.0 if estimator.solver == "adamw" else estimator.alpha
+    callbacks = [
+        ("lr_schedule", LearningRateSchedule(estimator)),
+        ("convergence", ConvergenceMonitor(
+            tol=estimator.tol,
+            n_iter_no_change=estimator.n_iter_no_change,
+            early_stopping=estimator.early_stopping,
+            adaptive=estimator.learning_rate == "adaptive" and estimator.solver == "sgd",
+            verbose=bool(estimator.verbose),
+        )),
+    ]
+    if estimator.verbose:
+        callbacks.append(("epoch_logger", EpochLogger()))
+    if estimator.verbose and int(estimator.verbose) >= 2:
+        callbacks.append(("progress_bar", BatchProgressBar()))
+    net = SknetsNet(
+        module,
+        criterion=criterion,
+        optimizer=_OptimizerFactory(estimator),
+        lr=estimator.learning_rate_init,
+        max_epochs=estimator.max_iter,
+        batch_size=batch_size,
+        iterator_train=BatchIterator,
+        iterator_train__shuffle=bool(estimator.shuffle),
+        iterator_train__seed=seed,
+        iterator_train__drop_single=drop_single,
+        train_split=None,
+        callbacks=callbacks,
+        device=device,
+        alpha=alpha,
+        verbose=0,
+    )
+    return net.initialize()
