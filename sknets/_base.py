@@ -16,11 +16,10 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state, compute_class_weight
 from sklearn.utils._param_validation import (
-    InvalidParameterError,
     Interval,
+    InvalidParameterError,
     Options,
     StrOptions,
 )
@@ -110,11 +109,17 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "solver": [StrOptions(set(SOLVERS))],
         "alpha": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "learning_rate": [StrOptions(set(LEARNING_RATE_SCHEDULES))],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
@@ -221,8 +226,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         if _check_partial_fit_first_call(self, classes):
             # _check_partial_fit_first_call set classes_; start a new model.
-            for attr in ("net_", "_label_encoder"):
-                self.__dict__.pop(attr, None)
+            self.__dict__.pop("net_", None)
         return self._fit(X, y, incremental=True)
 
     def _encode_labels(self, y, incremental):
@@ -283,7 +287,8 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         if self.batch_size > n_samples:
             warnings.warn(
                 "Got `batch_size` less than 1 or larger than sample size. It is "
-                "going to be clipped"
+                "going to be clipped",
+                stacklevel=3,
             )
         return int(np.clip(self.batch_size, 1, n_samples))
 
@@ -357,18 +362,26 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                 "and the optimization hasn't converged yet.",
                 ConvergenceWarning,
+                stacklevel=3,
             )
         return self
 
     def _prepare_continued_fit(self, batch_size, device, seed, incremental):
         net = self.net_
         if str(net.device) != device:
-            net.set_params(device=device)
+            # e.g. a model unpickled on a machine without CUDA, trained further.
+            net.device = device
             net.module_.to(device)
             net.criterion_.to(device)
-        net.set_params(batch_size=batch_size, max_epochs=self.max_iter,
-                       iterator_train__seed=seed,
-                       iterator_train__shuffle=bool(self.shuffle))
+            for state in net.optimizer_.state.values():
+                for key, value in state.items():
+                    if torch.is_tensor(value) and value.dim() > 0:
+                        state[key] = value.to(device)
+        # skorch keeps prefixed parameters as plain attributes.
+        net.batch_size = batch_size
+        net.max_epochs = self.max_iter
+        net.iterator_train__seed = seed
+        net.iterator_train__shuffle = bool(self.shuffle)
         if not incremental:
             # A warm-start fit starts a new optimizer, as scikit-learn does.
             net.initialize_optimizer()

