@@ -354,9 +354,21 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             self.net_.partial_fit(train, None, epochs=epochs, valid_data=valid)
 
         self.n_iter_ = len(self.net_.history) - n_epochs_before
+        if not self.net_.history:
+            # Interrupted before the first epoch completed: nothing to keep.
+            del self.net_
+            raise KeyboardInterrupt
         self._update_fitted_attributes()
         monitor = dict(self.net_.callbacks_)["convergence"]
-        if not incremental and monitor.stop_reason_ is None and (
+        if self.net_.interrupted_:
+            warnings.warn(
+                f"Training interrupted by user after {self.n_iter_} complete "
+                "epoch(s); the estimator keeps the weights of the last completed "
+                "epoch (the best one with early stopping).",
+                UserWarning,
+                stacklevel=3,
+            )
+        elif not incremental and monitor.stop_reason_ is None and (
                 self.n_iter_ == self.max_iter):
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "

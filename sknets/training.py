@@ -218,18 +218,29 @@ class SknetsNet(NeuralNetClassifier):
         iterator = self.get_iterator(X, training=True)
         on_epoch_kwargs = {"dataset_train": X, "dataset_valid": valid_data}
         self.stop_training_ = False
-        for _ in range(epochs):
-            tic = time.perf_counter()
-            self.notify("on_epoch_begin", **on_epoch_kwargs)
-            self.history.record("lr", self.optimizer_.param_groups[0]["lr"])
-            self.run_single_epoch(iterator, training=True, prefix="train",
-                                  step_fn=None)
-            if valid_data is not None:
-                self._validation_epoch(valid_data)
-            self.history.record("duration", time.perf_counter() - tic)
-            self.notify("on_epoch_end", **on_epoch_kwargs)
-            if self.stop_training_:
-                break
+        self.interrupted_ = False
+        try:
+            for _ in range(epochs):
+                tic = time.perf_counter()
+                self.notify("on_epoch_begin", **on_epoch_kwargs)
+                self.history.record("lr", self.optimizer_.param_groups[0]["lr"])
+                self.run_single_epoch(iterator, training=True, prefix="train",
+                                      step_fn=None)
+                if valid_data is not None:
+                    self._validation_epoch(valid_data)
+                self.history.record("duration", time.perf_counter() - tic)
+                self.notify("on_epoch_end", **on_epoch_kwargs)
+                if self.stop_training_:
+                    break
+        except KeyboardInterrupt:
+            # skorch's partial_fit swallows the interrupt and runs
+            # on_train_end; the epoch in progress is dropped from the history
+            # and ConvergenceMonitor rolls the weights back to the last
+            # completed epoch.
+            self.interrupted_ = True
+            if self.history and "duration" not in self.history[-1]:
+                self.history.pop()
+            raise
         return self
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
@@ -442,6 +453,8 @@ class ConvergenceMonitor(Callback):
     def on_train_end(self, net, **kwargs):
         if self.early_stopping and self.best_state_ is not None:
             net.module_.load_state_dict(self.best_state_)
+        elif getattr(net, "interrupted_", False):
+            net.module_.load_state_dict(self.last_good_state_)
 
 
 def _constant(lr_init, epoch, t, est):

@@ -16,6 +16,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from skorch.callbacks import Callback
 
 from sknets import DivergenceWarning, MLPClassifierTorch
 from sknets.modules import ACTIVATIONS, LOSSES, WEIGHT_INITS
@@ -273,6 +274,20 @@ def test_clone_and_pickle(small_digits, tmp_path):
     assert penalized[0] is restored.net_.module_[0].weight
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_model_unpickles_on_cpu(small_digits):
+    # A net recorded as trained on CUDA loads on a CPU-only machine, with a
+    # warning, and predicts there. (skorch maps its tensors to the CPU.)
+    X_train, X_test, y_train, _ = small_digits
+    clf = fast(max_iter=2).fit(X_train, y_train)
+    expected = clf.predict_proba(X_test)
+    clf.net_.device = "cuda"
+    with pytest.warns(UserWarning, match="not available"):
+        restored = pickle.loads(pickle.dumps(clf))
+    assert str(restored.net_.device) == "cpu"
+    np.testing.assert_array_equal(restored.predict_proba(X_test), expected)
+
+
 def test_partial_fit(small_digits):
     # One epoch per call; classes are required on the first call.
     X_train, X_test, y_train, y_test = small_digits
@@ -375,6 +390,31 @@ def test_divergence_rolls_back(small_digits):
     assert clf.history_[-1].get("diverged") is True
     assert all(np.isfinite(c).all() for c in clf.coefs_)
     assert np.isfinite(clf.predict_proba(X_test)).all()
+
+
+class _InterruptAt(Callback):
+    # A batch hook that raises KeyboardInterrupt, as Ctrl-C would.
+    def __init__(self, batch):
+        self.batch, self.seen = batch, 0
+
+    def on_batch_end(self, net, **kwargs):
+        self.seen += 1
+        if self.seen == self.batch:
+            raise KeyboardInterrupt
+
+
+def test_interrupt_keeps_last_completed_epoch(small_digits):
+    # Ctrl-C mid-epoch: a warning, and the weights of the last full epoch.
+    X_train, X_test, y_train, _ = small_digits
+    clf = fast(warm_start=True, max_iter=2).fit(X_train, y_train)
+    before = [c.copy() for c in clf.coefs_]
+    clf.net_.callbacks_.append(("interrupt", _InterruptAt(5)))
+    with pytest.warns(UserWarning, match="interrupted by user after 0 complete"):
+        clf.fit(X_train, y_train)
+    for ours, reference in zip(clf.coefs_, before, strict=True):
+        np.testing.assert_array_equal(ours, reference)
+    assert len(clf.history_) == 2 and len(clf.loss_curve_) == 2
+    assert clf.predict(X_test).shape == (len(X_test),)
 
 
 # -- bad input ----------------------------------------------------------------
