@@ -420,7 +420,10 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         self.loss_ = self.loss_curve_[-1]
         self.t_ = schedule.t_
         if self.early_stopping:
-            self.validation_scores_ = [row["valid_accuracy"] for row in net.history]
+            # Epochs of an earlier warm-start fit without a validation split
+            # have no score.
+            self.validation_scores_ = [row["valid_accuracy"] for row in net.history
+                                       if "valid_accuracy" in row]
             self.best_validation_score_ = monitor.best_validation_score_
             self.best_loss_ = None
         else:
