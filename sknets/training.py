@@ -193,6 +193,15 @@ class SknetsNet(NeuralNetClassifier):
             loss = loss + (0.5 * self.alpha / len(y_true)) * penalty
         return loss
 
+    @torch.no_grad()
+    def _add_penalty_gradient(self, weights, batch_size):
+        # The gradient of 0.5 * scale * ||W||^2 is scale * W: added to the
+        # gradients directly, in one fused call, instead of through autograd.
+        scale = self.alpha / batch_size
+        torch._foreach_add_([w.grad for w in weights], weights, alpha=scale)
+        norms = torch.stack(torch._foreach_norm(weights))
+        return 0.5 * scale * norms.pow(2).sum()
+
     def fit_loop(self, X, y=None, epochs=None, valid_data=None, **fit_params):
         """Run ``epochs`` epochs over the ``TensorData`` ``X``.
 
@@ -265,12 +274,15 @@ class SknetsNet(NeuralNetClassifier):
             if type(cb).on_batch_end is not Callback.on_batch_end
         ]
         module.train()
+        weights = self.penalized_weights_ if self.alpha > 0 else []
         losses, sizes, correct = [], [], []
         for Xb, yb in iterator:
             optimizer.zero_grad(set_to_none=True)
             logits = module(Xb)  # (B, C)
-            loss = self.get_loss(logits, yb, X=Xb, training=True)
+            loss = self.criterion_(logits, yb)
             loss.backward()
+            if weights:
+                loss = loss.detach() + self._add_penalty_gradient(weights, len(yb))
             optimizer.step()
             # Kept as tensors: no device synchronisation inside the loop.
             losses.append(loss.detach())
