@@ -274,18 +274,19 @@ class SknetsNet(NeuralNetClassifier):
             if type(cb).on_batch_end is not Callback.on_batch_end
         ]
         module.train()
-        weights = self.penalized_weights_ if self.alpha > 0 else []
+        penalized = self.penalized_weights_ if self.alpha > 0 else []
         losses, sizes, correct = [], [], []
         for Xb, yb in iterator:
             optimizer.zero_grad(set_to_none=True)
             logits = module(Xb)  # (B, C)
             loss = self.criterion_(logits, yb)
             loss.backward()
-            if weights:
-                loss = loss.detach() + self._add_penalty_gradient(weights, len(yb))
+            loss = loss.detach()
+            if penalized:
+                loss = loss + self._add_penalty_gradient(penalized, len(yb))
             optimizer.step()
             # Kept as tensors: no device synchronisation inside the loop.
-            losses.append(loss.detach())
+            losses.append(loss)
             correct.append((logits.detach().argmax(1) == yb).sum())
             sizes.append(len(yb))
             for cb in batch_hooks:
@@ -293,8 +294,9 @@ class SknetsNet(NeuralNetClassifier):
                                 y_pred=logits)
         batch_losses = torch.stack(losses).double().cpu()
         n_seen = sum(sizes)
-        weights = torch.tensor(sizes, dtype=torch.float64)
-        self.history.record(prefix + "_loss", float(batch_losses @ weights) / n_seen)
+        batch_sizes = torch.tensor(sizes, dtype=torch.float64)
+        self.history.record(prefix + "_loss",
+                            float(batch_losses @ batch_sizes) / n_seen)
         self.history.record(prefix + "_accuracy",
                             float(torch.stack(correct).sum()) / n_seen)
         self.history.record(prefix + "_batch_count", len(sizes))
