@@ -79,6 +79,216 @@ def resolve_device(device):
     return device
 
 
+# Parameter and attribute docs shared by the estimators' docstrings, which
+# hold the markers "{training_parameters}" and "{fitted_attributes}".
+_TRAINING_PARAMETERS_DOC = """\
+    solver : str, default='adam'
+        The optimizer.
+
+        - 'adam', Adam with ``beta_1``, ``beta_2``, ``epsilon``.
+        - 'sgd', stochastic gradient descent with ``momentum`` and
+          ``nesterovs_momentum``.
+        - 'adamw', Adam with decoupled weight decay: ``alpha`` is AdamW's
+          ``weight_decay`` instead of an L2 term in the loss.
+        - 'rmsprop', RMSprop with ``epsilon``.
+
+        'lbfgs' is not available (mini-batch training only).
+
+    alpha : float, default=0.0001
+        Strength of the L2 penalty, as in scikit-learn: the training loss of
+        each batch adds ``0.5 * alpha * sum(||W||^2) / batch_size`` over the
+        weight matrices (not the biases).
+
+    batch_size : int or 'auto', default='auto'
+        Size of the mini-batches; 'auto' means ``min(200, n_samples)``. Values
+        larger than the number of samples are clipped with a warning. 1 gives
+        pure stochastic gradient descent.
+
+    learning_rate : str, default='constant'
+        Learning-rate schedule.
+
+        - 'constant', ``learning_rate_init`` throughout.
+        - 'invscaling', ``learning_rate_init / (t + 1) ** power_t`` after each
+          epoch, t the number of samples seen (scikit-learn's schedule; only
+          with solver='sgd', as there).
+        - 'adaptive', constant while training improves; each time it stalls
+          for more than ``n_iter_no_change`` epochs the rate is divided by 5,
+          and training stops once it is below 1e-6 (only with solver='sgd', as
+          in scikit-learn).
+        - 'step', multiplied by ``lr_gamma`` every ``lr_step_size`` epochs
+          (torch's StepLR).
+        - 'exponential', multiplied by ``lr_gamma`` every epoch.
+        - 'cosine', cosine annealing from ``learning_rate_init`` to 0 over
+          ``max_iter`` epochs.
+
+    learning_rate_init : float, default=0.001
+        The initial learning rate.
+
+    power_t : float, default=0.5
+        Exponent of the 'invscaling' schedule.
+
+    max_iter : int, default=200
+        Maximum number of epochs.
+
+    shuffle : bool, default=True
+        Whether to shuffle the samples every epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, dropout, the batch order and the
+        validation split. An int makes fits on the CPU reproducible.
+
+    tol : float, default=1e-4
+        Tolerance of the stopping rule: see ``n_iter_no_change``.
+
+    verbose : bool or int, default=False
+        True (or 1) prints one line per epoch with losses, accuracies,
+        learning rate and time; 2 also shows a progress bar over batches.
+
+    warm_start : bool, default=False
+        Reuse the previous solution as initialisation in ``fit`` (a new
+        optimizer is created, as in scikit-learn).
+
+    momentum : float, default=0.9
+        Momentum of the 'sgd' solver.
+
+    nesterovs_momentum : bool, default=True
+        Whether 'sgd' uses Nesterov's momentum (when momentum > 0).
+
+    early_stopping : bool, default=False
+        Hold out a stratified ``validation_fraction`` of the training data,
+        score its accuracy every epoch, stop when it has not improved by
+        ``tol`` for more than ``n_iter_no_change`` epochs, and restore the
+        weights of the best epoch.
+
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out when ``early_stopping=True``.
+
+    beta_1 : float, default=0.9
+        Exponential decay of Adam's first-moment estimates.
+
+    beta_2 : float, default=0.999
+        Exponential decay of Adam's second-moment estimates.
+
+    epsilon : float, default=1e-8
+        Numerical-stability term of Adam and RMSprop.
+
+    n_iter_no_change : int or np.inf, default=10
+        Number of epochs without an improvement of ``tol`` (of the training
+        loss, or of the validation accuracy with early stopping) after which
+        training stops. ``np.inf`` never stops early.
+
+    lr_step_size : int, default=10
+        Epochs between two decays of the 'step' schedule.
+
+    lr_gamma : float, default=0.1
+        Decay factor of the 'step' and 'exponential' schedules.
+
+    loss : str, default='cross_entropy'
+        The training loss. Whatever the loss, ``predict_proba`` is the
+        softmax of the network's output.
+
+        - 'cross_entropy', the log-loss of the softmax output.
+        - 'mse', mean squared error between the softmax output and one-hot
+          targets (torch's MSELoss).
+        - 'mae' (alias 'l1'), mean absolute error between the softmax output
+          and one-hot targets (torch's L1Loss).
+        - 'hinge', the multi-class hinge loss of the raw outputs (torch's
+          MultiMarginLoss).
+
+    weight_init : str, default='xavier_uniform'
+        Initialisation of the weights.
+
+        - 'xavier_uniform', scikit-learn's own scheme: weights and biases
+          uniform in ``+-sqrt(6 / (fan_in + fan_out))`` (factor 2 instead of 6
+          for logistic units).
+        - 'xavier_normal', Glorot normal weights, zero biases.
+        - 'kaiming_uniform', He uniform weights for the activation, zero
+          biases.
+        - 'kaiming_normal', He normal weights for the activation, zero biases.
+        - 'torch', PyTorch's default initialisation of each layer.
+
+    class_weight : dict, 'balanced' or None, default=None
+        Multiplies each sample's loss by the weight of its class. 'balanced'
+        uses ``n_samples / (n_classes * np.bincount(y))``; a dict maps labels
+        to weights (missing labels weigh 1).
+
+    device : str, default='auto'
+        Where to train and predict: 'auto' (CUDA when available, else CPU),
+        'cpu', 'cuda' or 'cuda:N'.
+"""
+
+_FITTED_ATTRIBUTES_DOC = """\
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+
+    loss_ : float
+        The training loss of the last epoch (with the L2 penalty).
+
+    best_loss_ : float or None
+        The lowest training loss reached; None with early stopping.
+
+    loss_curve_ : list of float
+        The training loss of every epoch, across warm-start and partial_fit
+        calls.
+
+    validation_scores_ : list of float or None
+        Validation accuracy of every epoch with early stopping, else None.
+
+    best_validation_score_ : float or None
+        Best validation accuracy with early stopping, else None.
+
+    t_ : int
+        Number of training samples seen.
+
+    coefs_ : list of ndarray
+        Weight matrix of each fully connected layer, element i of shape
+        (units in layer i, units in layer i + 1), as in scikit-learn. In a
+        CNN these are the layers of the dense head.
+
+    intercepts_ : list of ndarray
+        Bias vector of each fully connected layer, element i of shape
+        (units in layer i + 1,).
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string feature names.
+
+    n_iter_ : int
+        Number of epochs run by the last call to fit or partial_fit.
+
+    n_layers_ : int
+        Number of layers, input and output included (conv layers count as
+        layers).
+
+    n_outputs_ : int
+        Number of output units: 1 for two classes, else n_classes.
+
+    out_activation_ : str
+        'logistic' for two classes, else 'softmax'.
+
+    history_ : list of dict
+        One dict per epoch with 'epoch', 'train_loss', 'train_accuracy', 'lr',
+        'duration', and with early stopping 'valid_loss', 'valid_accuracy' and
+        'valid_f1_macro'. ``pandas.DataFrame(clf.history_)`` makes a table.
+        'train_accuracy' is the accuracy of the training batches' predictions
+        as they were made during the epoch.
+
+    net_ : skorch.NeuralNetClassifier
+        The skorch net holding the module (``net_.module_``), optimizer and
+        skorch history (with per-batch losses).
+"""
+
+
+def _shared_docs(cls):
+    """Fill the shared sections into the docstring of estimator class ``cls``."""
+    cls.__doc__ = cls.__doc__.replace(
+        "    {training_parameters}\n", _TRAINING_PARAMETERS_DOC
+    ).replace("    {fitted_attributes}\n", _FITTED_ATTRIBUTES_DOC)
+    return cls
+
+
 def _check_not_sparse(X):
     if sp.issparse(X):
         raise TypeError(
@@ -104,8 +314,8 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
     """Base class of sknets' classifiers; not for direct use.
 
     Subclasses define ``__init__`` with every parameter and implement
-    ``_build_module(n_features, n_outputs)``; they may override
-    ``_validate_X`` to accept images.
+    ``_build_module(hidden_layer_sizes, n_outputs)``; they may override
+    ``_validate_X`` and ``_validate_Xy`` to accept images.
     """
 
     _parameter_constraints: dict = {
@@ -143,7 +353,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         "lr_step_size": [Interval(Integral, 1, None, closed="left")],
         "lr_gamma": [Interval(Real, 0, 1, closed="right")],
         "loss": [StrOptions(set(LOSSES))],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
         "batch_norm": ["boolean"],
         "weight_init": [StrOptions(set(WEIGHT_INITS))],
         "class_weight": [dict, StrOptions({"balanced"}), None],
@@ -163,25 +373,18 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
 
     # -- data ---------------------------------------------------------------
 
-    # Image estimators accept 3-D/4-D X and reshape it in _prepare_X.
-    _allow_nd = False
-
-    def _prepare_X(self, X):
-        """Turn validated float32 X into the array the module consumes."""
-        return X
+    # Both return float32 C-ordered arrays in the shape the module consumes;
+    # the CNN overrides them to accept and reshape images.
 
     def _validate_X(self, X, reset):
         _check_not_sparse(X)
-        X = validate_data(self, X, dtype=np.float32, order="C",
-                          allow_nd=self._allow_nd, reset=reset)
-        return self._prepare_X(X)
+        return validate_data(self, X, dtype=np.float32, order="C", reset=reset)
 
     def _validate_Xy(self, X, y, reset):
         _check_not_sparse(X)
-        X, y = validate_data(self, X, y, dtype=np.float32, order="C",
-                             allow_nd=self._allow_nd, reset=reset)
+        X, y = validate_data(self, X, y, dtype=np.float32, order="C", reset=reset)
         check_classification_targets(y)
-        return self._prepare_X(X), y
+        return X, y
 
     # -- fitting --------------------------------------------------------------
 
@@ -433,8 +636,9 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         linear = [m for m in net.module_.modules() if isinstance(m, torch.nn.Linear)]
         self.coefs_ = [m.weight.detach().cpu().numpy().T.copy() for m in linear]
         self.intercepts_ = [m.bias.detach().cpu().numpy().copy() for m in linear]
+        n_conv = sum(isinstance(m, torch.nn.Conv2d) for m in net.module_.modules())
         self.n_outputs_ = linear[-1].out_features
-        self.n_layers_ = len(linear) + 1
+        self.n_layers_ = n_conv + len(linear) + 1
         self.out_activation_ = "logistic" if self.n_outputs_ == 1 else "softmax"
 
     # -- prediction -----------------------------------------------------------

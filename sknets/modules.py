@@ -7,6 +7,8 @@ option is a one-line change and the estimators' error messages list the keys.
 """
 
 import math
+from collections import OrderedDict
+from numbers import Integral, Real
 
 import torch
 import torch.nn.functional as F
@@ -15,12 +17,16 @@ from torch import nn
 __all__ = [
     "ACTIVATIONS",
     "LOSSES",
+    "POOLINGS",
     "WEIGHT_INITS",
     "BinaryLogits",
+    "CNNModule",
     "ClassificationLoss",
     "MLPModule",
+    "conv_blocks",
     "dense_layers",
     "init_weights",
+    "per_layer",
 ]
 
 ACTIVATIONS = {
@@ -125,6 +131,44 @@ def init_weights(module, weight_init="xavier_uniform", activation="relu"):
     return module
 
 
+def per_layer(value, n_layers, name):
+    """One value per layer from a scalar or a sequence of ``n_layers`` values.
+
+    Parameters
+    ----------
+    value : float or sequence of float
+        A value shared by every layer, or one value per layer.
+    n_layers : int
+        Number of layers.
+    name : str
+        The parameter's name, for the error message.
+
+    Returns
+    -------
+    values : list of float
+        ``n_layers`` values.
+
+    Examples
+    --------
+    >>> from sknets.modules import per_layer
+    >>> per_layer(0.5, 2, "dropout"), per_layer((0, 0.5), 2, "dropout")
+    ([0.5, 0.5], [0.0, 0.5])
+    """
+    if isinstance(value, Real):
+        values = [float(value)] * n_layers
+    else:
+        values = [float(v) for v in value]
+        if len(values) != n_layers:
+            raise ValueError(
+                f"{name}={tuple(value)!r} gives {len(values)} value(s) but there "
+                f"are {n_layers} layer(s) to apply it to; give one value per "
+                "layer or a single number for all of them."
+            )
+    if any(not 0 <= v < 1 for v in values):
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}.")
+    return values
+
+
 def dense_layers(n_in, hidden_layer_sizes, n_outputs, activation="relu", dropout=0.0,
                  batch_norm=False):
     """The layers of a fully connected stack, ending with the output layer.
@@ -143,8 +187,9 @@ def dense_layers(n_in, hidden_layer_sizes, n_outputs, activation="relu", dropout
         Number of output units.
     activation : str, default='relu'
         A key of ``ACTIVATIONS``.
-    dropout : float, default=0.0
-        Dropout probability after each hidden layer; 0 adds no dropout layer.
+    dropout : float or sequence of float, default=0.0
+        Dropout probability after each hidden layer, or one probability per
+        hidden layer; 0 adds no dropout layer.
     batch_norm : bool, default=False
         Whether to add batch normalisation after each hidden linear layer.
 
@@ -159,13 +204,14 @@ def dense_layers(n_in, hidden_layer_sizes, n_outputs, activation="relu", dropout
     ['Linear', 'ReLU', 'Dropout', 'Linear']
     """
     layers = []
-    for width in hidden_layer_sizes:
+    rates = per_layer(dropout, len(hidden_layer_sizes), "dropout")
+    for width, rate in zip(hidden_layer_sizes, rates, strict=True):
         layers.append(nn.Linear(n_in, width))
         if batch_norm:
             layers.append(nn.BatchNorm1d(width))
         layers.append(ACTIVATIONS[activation]())
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
+        if rate > 0:
+            layers.append(nn.Dropout(rate))
         n_in = width
     layers.append(nn.Linear(n_in, n_outputs))
     return layers
@@ -197,8 +243,8 @@ class MLPModule(nn.Sequential):
         else the number of classes.
     activation : str, default='relu'
         A key of ``ACTIVATIONS``.
-    dropout : float, default=0.0
-        Dropout probability after each hidden layer.
+    dropout : float or sequence of float, default=0.0
+        Dropout probability after each hidden layer, or one per hidden layer.
     batch_norm : bool, default=False
         Batch normalisation after each hidden linear layer.
 
@@ -217,6 +263,256 @@ class MLPModule(nn.Sequential):
         if n_outputs == 1:
             layers.append(BinaryLogits())
         super().__init__(*layers)
+
+
+POOLINGS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
+
+
+def _pair(value, name):
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        pair = (int(value), int(value))
+    elif (not isinstance(value, str) and hasattr(value, "__len__") and len(value) == 2
+          and all(isinstance(v, Integral) and not isinstance(v, bool) for v in value)):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise ValueError(f"{name} must be a positive int or a pair of positive ints, "
+                         f"got {value!r}.")
+    if min(pair) < 1:
+        raise ValueError(f"{name} must be positive, got {value!r}.")
+    return pair
+
+
+def conv_specs(conv_layers):
+    """Normalise ``conv_layers`` to ``(out_channels, kernel, stride)`` triples.
+
+    Parameters
+    ----------
+    conv_layers : sequence of tuple
+        Each entry is ``(out_channels, kernel_size)`` or
+        ``(out_channels, kernel_size, stride)``; kernel_size and stride are an
+        int or a pair of ints (height, width). The stride defaults to 1.
+
+    Returns
+    -------
+    specs : list of tuple
+        ``(out_channels, (kh, kw), (sh, sw))`` for each layer.
+
+    Examples
+    --------
+    >>> from sknets.modules import conv_specs
+    >>> conv_specs([(16, 5, 2), (8, (3, 1))])
+    [(16, (5, 5), (2, 2)), (8, (3, 1), (1, 1))]
+    """
+    if isinstance(conv_layers, str) or not hasattr(conv_layers, "__len__"):
+        raise ValueError(
+            "conv_layers must be a sequence of (out_channels, kernel_size[, stride]) "
+            f"tuples, got {conv_layers!r}."
+        )
+    specs = []
+    for i, layer in enumerate(conv_layers):
+        name = f"conv_layers[{i}]={layer!r}"
+        if (isinstance(layer, str) or not hasattr(layer, "__len__")
+                or len(layer) not in (2, 3)):
+            raise ValueError(
+                f"{name} is not a conv layer: each entry is (out_channels, "
+                "kernel_size) or (out_channels, kernel_size, stride), e.g. (32, 3)."
+            )
+        out_channels = layer[0]
+        if (not isinstance(out_channels, Integral) or isinstance(out_channels, bool)
+                or out_channels < 1):
+            raise ValueError(f"{name}: out_channels must be a positive int.")
+        kernel = _pair(layer[1], f"{name}: kernel_size")
+        stride = _pair(layer[2] if len(layer) == 3 else 1, f"{name}: stride")
+        specs.append((int(out_channels), kernel, stride))
+    return specs
+
+
+def _fit_window(window, size, clip_kernels, describe):
+    # A window larger than the map it slides over is clipped to the map, or,
+    # with clip_kernels=False, an error naming the layer.
+    if all(w <= n for w, n in zip(window, size, strict=True)):
+        return window
+    if clip_kernels:
+        return tuple(min(w, n) for w, n in zip(window, size, strict=True))
+    raise ValueError(
+        f"{describe} gets a {size[0]}x{size[1]} map, smaller than its "
+        f"{window[0]}x{window[1]} window: the stack shrinks the image below one "
+        "pixel. Use padding='same', fewer conv layers, smaller kernels, strides or "
+        "pool sizes, or clip_kernels=True to clip windows to the map."
+    )
+
+
+def _same_padding(size, kernel, stride):
+    # TensorFlow's rule: output ceil(size / stride), the padding split evenly
+    # with any odd pixel at the end.
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv_blocks(image_shape, conv_layers, padding="same", activation="relu",
+                pooling="max", pool_size=2, pool_stride=None, dropout=0.0,
+                batch_norm=False, clip_kernels=True):
+    """The convolutional blocks of a CNN and the shape of their output.
+
+    Each block is ``Conv2d -> [BatchNorm2d] -> activation -> [pooling] ->
+    [Dropout]``, the order of the seed studies' networks.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(channels, height, width)`` of the input.
+    conv_layers : sequence of tuple
+        ``(out_channels, kernel_size[, stride])`` per block, see ``conv_specs``.
+    padding : {'same', 'valid'}, default='same'
+        'valid' convolves without padding, so each layer shrinks the map by
+        ``kernel - 1`` (before striding); 'same' pads with zeros so that the
+        output is ``ceil(size / stride)`` (TensorFlow's rule, which works for
+        any stride).
+    activation : str, default='relu'
+        A key of ``ACTIVATIONS``.
+    pooling : {'max', 'avg'} or None, default='max'
+        Pooling after each convolution; None adds none.
+    pool_size : int or pair of int, default=2
+        Pooling window.
+    pool_stride : int or pair of int or None, default=None
+        Pooling stride; None means ``pool_size`` (non-overlapping windows).
+    dropout : float or sequence of float, default=0.0
+        Dropout probability at the end of each block, or one per block.
+    batch_norm : bool, default=False
+        Batch normalisation after each convolution.
+    clip_kernels : bool, default=True
+        Clip a kernel or pooling window larger than the map it slides over to
+        the map's size, so that any image of at least one pixel goes through
+        the stack. With False, a window larger than its map is a ValueError
+        that names the layer.
+
+    Returns
+    -------
+    layers : list of torch.nn.Module
+    output_shape : tuple of int
+        ``(channels, height, width)`` after the last block.
+
+    Examples
+    --------
+    >>> from sknets.modules import conv_blocks
+    >>> layers, shape = conv_blocks((1, 28, 28), [(32, 3), (64, 3)], "valid")
+    >>> shape
+    (64, 5, 5)
+    >>> conv_blocks((1, 8, 8), [(16, 5, 2), (8, 3)], "valid", pooling=None)[1]
+    (8, 1, 1)
+    """
+    if padding not in ("same", "valid"):
+        raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}.")
+    if pooling is not None and pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {sorted(POOLINGS)} or None, got "
+                         f"{pooling!r}.")
+    specs = conv_specs(conv_layers)
+    rates = per_layer(dropout, len(specs), "conv_dropout")
+    pool = _pair(pool_size, "pool_size")
+    pool_step = pool if pool_stride is None else _pair(pool_stride, "pool_stride")
+    channels, height, width = image_shape
+    size = (height, width)
+    layers = []
+    for i, ((out_channels, kernel, stride), rate) in enumerate(
+            zip(specs, rates, strict=True)):
+        if padding == "valid" or clip_kernels:
+            # With 'same' padding an oversized kernel only sees zeros beyond
+            # the map; it is clipped, or kept as written.
+            kernel = _fit_window(kernel, size, clip_kernels,
+                                 f"conv_layers[{i}]={conv_layers[i]!r}")
+        if padding == "valid":
+            pads = ((0, 0), (0, 0))
+            size = tuple((n - k) // s + 1
+                         for n, k, s in zip(size, kernel, stride, strict=True))
+        else:
+            pads = tuple(_same_padding(n, k, s)
+                         for n, k, s in zip(size, kernel, stride, strict=True))
+            size = tuple(-(-n // s) for n, s in zip(size, stride, strict=True))
+        (top, bottom), (left, right) = pads
+        if top == bottom and left == right:
+            conv_padding = (top, left)
+        else:
+            layers.append(nn.ZeroPad2d((left, right, top, bottom)))
+            conv_padding = (0, 0)
+        layers.append(nn.Conv2d(channels, out_channels, kernel, stride,
+                                padding=conv_padding))
+        channels = out_channels
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(channels))
+        layers.append(ACTIVATIONS[activation]())
+        if pooling is not None:
+            window = _fit_window(pool, size, clip_kernels,
+                                 f"the pooling after conv_layers[{i}]")
+            layers.append(POOLINGS[pooling](window, pool_step))
+            size = tuple((n - w) // s + 1
+                         for n, w, s in zip(size, window, pool_step, strict=True))
+        if rate > 0:
+            layers.append(nn.Dropout(rate))
+    return layers, (channels, *size)
+
+
+class CNNModule(nn.Sequential):
+    """A convolutional network producing one logit per class.
+
+    Three parts, reachable by name: ``features`` (the conv blocks of
+    ``conv_blocks``), ``flatten`` and ``classifier`` (the dense head of
+    ``dense_layers``).
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(channels, height, width)`` of the input.
+    conv_layers : sequence of tuple
+        ``(out_channels, kernel_size[, stride])`` per conv block.
+    hidden_layer_sizes : sequence of int
+        Widths of the dense hidden layers; empty to go straight to the output.
+    n_outputs : int
+        1 for a binary problem (see ``BinaryLogits``), else the number of
+        classes.
+    padding, pooling, pool_size, pool_stride, batch_norm, clip_kernels
+        As in ``conv_blocks``.
+    conv_activation : str, default='relu'
+        Activation of the conv blocks.
+    activation : str, default='relu'
+        Activation of the dense hidden layers.
+    conv_dropout : float or sequence of float, default=0.0
+        Dropout at the end of each conv block (or one rate per block).
+    dropout : float or sequence of float, default=0.0
+        Dropout after each dense hidden layer (or one rate per layer).
+
+    Attributes
+    ----------
+    feature_shape : tuple of int
+        ``(channels, height, width)`` of the conv stack's output.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sknets.modules import CNNModule
+    >>> module = CNNModule((1, 28, 28), [(32, 3), (64, 3)], (128,), 10)
+    >>> module.feature_shape, module(torch.zeros(2, 1, 28, 28)).shape
+    ((64, 7, 7), torch.Size([2, 10]))
+    """
+
+    def __init__(self, image_shape, conv_layers, hidden_layer_sizes, n_outputs, *,
+                 padding="same", conv_activation="relu", activation="relu",
+                 pooling="max", pool_size=2, pool_stride=None, conv_dropout=0.0,
+                 dropout=0.0, batch_norm=False, clip_kernels=True):
+        features, shape = conv_blocks(
+            image_shape, conv_layers, padding, conv_activation, pooling, pool_size,
+            pool_stride, conv_dropout, batch_norm, clip_kernels,
+        )
+        head = dense_layers(math.prod(shape), hidden_layer_sizes, n_outputs,
+                            activation, dropout, batch_norm)
+        if n_outputs == 1:
+            head.append(BinaryLogits())
+        super().__init__(OrderedDict(
+            features=nn.Sequential(*features),
+            flatten=nn.Flatten(),
+            classifier=nn.Sequential(*head),
+        ))
+        self.feature_shape = shape
 
 
 def _cross_entropy(logits, y):

@@ -2,9 +2,9 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sknets import MLPClassifierTorch
+from sknets import CNNClassifierTorch, MLPClassifierTorch
 
-ESTIMATORS = [MLPClassifierTorch(device="cpu")]
+ESTIMATORS = [MLPClassifierTorch(device="cpu"), CNNClassifierTorch(device="cpu")]
 
 
 @parametrize_with_checks(ESTIMATORS)
