@@ -30,7 +30,13 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .modules import ACTIVATIONS, LOSSES, WEIGHT_INITS, ClassificationLoss
-from .training import LEARNING_RATE_SCHEDULES, SOLVERS, TensorData, make_net
+from .training import (
+    LEARNING_RATE_SCHEDULES,
+    SOLVERS,
+    TensorData,
+    flush_denormal,
+    make_net,
+)
 
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
@@ -532,7 +538,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
 
         fork_devices = [torch.device(device).index or 0] if device.startswith(
             "cuda") else []
-        with torch.random.fork_rng(devices=fork_devices):
+        with torch.random.fork_rng(devices=fork_devices), flush_denormal():
             # Seeds module initialisation and dropout; the caller's global
             # torch RNG state is restored afterwards.
             torch.manual_seed(seed)
@@ -647,7 +653,8 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         device = str(self.net_.device)
-        return self.net_.predict_logits(self._to_tensor(X, device))
+        with flush_denormal():
+            return self.net_.predict_logits(self._to_tensor(X, device))
 
     def predict_proba(self, X):
         """Probability estimates.

@@ -9,7 +9,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import f1_score
 
 from sknets import MLPClassifierTorch
-from sknets.training import BatchIterator, TensorData, _macro_f1
+from sknets.training import (
+    BatchIterator,
+    TensorData,
+    _flush_denormal_enabled,
+    _macro_f1,
+)
 
 
 def test_batches_cover_every_sample_once():
@@ -62,3 +67,28 @@ def test_macro_f1_matches_sklearn():
     y_true[y_true == 2] = 0  # class 2 absent from y_true
     ours = _macro_f1(torch.from_numpy(y_true), torch.from_numpy(y_pred), 6)
     assert ours == pytest.approx(f1_score(y_true, y_pred, average="macro"), rel=1e-12)
+
+
+@pytest.mark.parametrize("caller_setting", [False, True])
+def test_fit_flushes_subnormals_and_restores_the_callers_setting(caller_setting):
+    # Training runs with subnormals flushed; the caller's mode comes back.
+    seen = []
+
+    class Probe(MLPClassifierTorch):
+        def _build_module(self, hidden_layer_sizes, n_outputs):
+            seen.append(_flush_denormal_enabled())
+            return super()._build_module(hidden_layer_sizes, n_outputs)
+
+    X = np.random.RandomState(0).rand(30, 4)
+    y = np.arange(30) % 2
+    supported = torch.set_flush_denormal(caller_setting)  # False on some CPUs
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = Probe(max_iter=2, device="cpu").fit(X, y)
+        assert _flush_denormal_enabled() == (caller_setting and supported)
+        clf.predict(X)
+        assert _flush_denormal_enabled() == (caller_setting and supported)
+    finally:
+        torch.set_flush_denormal(False)
+    assert seen == [supported]
