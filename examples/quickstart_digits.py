@@ -1,10 +1,11 @@
 """
-Quick start: an MLP on the embedded digits
-==========================================
+Quick start: an MLP and a CNN on the embedded digits
+====================================================
 
 Fits :class:`sknets.MLPClassifierTorch` on scikit-learn's 8x8 digits (shipped
 with scikit-learn, no download), prints the held-out test score, and puts
-scikit-learn's own ``MLPClassifier`` with the same parameters beside it.
+scikit-learn's own ``MLPClassifier`` with the same parameters beside it, and
+:class:`sknets.CNNClassifierTorch` with its default architecture.
 
 Run it with ``python examples/quickstart_digits.py``.
 """
@@ -19,7 +20,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 
-from sknets import MLPClassifierTorch
+from sknets import CNNClassifierTorch, MLPClassifierTorch
 
 X, y = load_digits(return_X_y=True)
 X = X / 16.0  # pixels in [0, 1]
@@ -28,14 +29,16 @@ X_train, X_test, y_train, y_test = train_test_split(
 )
 
 # %%
-# The same parameters for both estimators: one hidden layer of 100 units,
-# Adam, batches of 200, at most 200 epochs.
+# The same parameters for both MLPs: one hidden layer of 100 units, Adam,
+# batches of 200, at most 200 epochs. The CNN reads each row of 64 pixels as
+# an 8x8 image.
 params = dict(hidden_layer_sizes=(100,), max_iter=200, random_state=0)
 clf = MLPClassifierTorch(**params)
 rows = []
 for name, estimator in [
     ("sknets MLPClassifierTorch", clf),
     ("sklearn MLPClassifier", MLPClassifier(**params)),
+    ("sknets CNNClassifierTorch", CNNClassifierTorch(random_state=0)),
 ]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
