@@ -11,7 +11,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
@@ -29,6 +28,7 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._images import check_not_sparse
 from .modules import ACTIVATIONS, LOSSES, WEIGHT_INITS, ClassificationLoss
 from .training import (
     LEARNING_RATE_SCHEDULES,
@@ -295,15 +295,6 @@ def _shared_docs(cls):
     return cls
 
 
-def _check_not_sparse(X):
-    if sp.issparse(X):
-        raise TypeError(
-            "sparse input is not supported: sknets trains on dense float32 "
-            "tensors. Convert X with X.toarray() (if it fits in memory) or "
-            "reduce its dimension first, e.g. with TruncatedSVD."
-        )
-
-
 def _hidden_layer_sizes(value):
     # scikit-learn accepts an int (one hidden layer) or a sequence of ints.
     sizes = [value] if isinstance(value, Integral) else list(value)
@@ -383,11 +374,11 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
     # the CNN overrides them to accept and reshape images.
 
     def _validate_X(self, X, reset):
-        _check_not_sparse(X)
+        check_not_sparse(X)
         return validate_data(self, X, dtype=np.float32, order="C", reset=reset)
 
     def _validate_Xy(self, X, y, reset):
-        _check_not_sparse(X)
+        check_not_sparse(X)
         X, y = validate_data(self, X, y, dtype=np.float32, order="C", reset=reset)
         check_classification_targets(y)
         return X, y

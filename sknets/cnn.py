@@ -5,16 +5,14 @@ Also the named architectures of the studies sknets is built for
 into a ``param_grid`` for ``GridSearchCV``.
 """
 
-import math
 from numbers import Integral, Real
 
-import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, validate_data
 from torch import nn
 
-from ._base import BaseTorchClassifier, _check_not_sparse, _shared_docs
+from ._base import BaseTorchClassifier, _shared_docs
+from ._images import validate_images
 from .modules import ACTIVATIONS, POOLINGS, CNNModule, init_weights
 
 __all__ = [
@@ -149,27 +147,6 @@ def architecture_name(params):
                for key, value in architecture.items()):
             return name
     return None
-
-
-def _ndim(X):
-    if hasattr(X, "ndim"):
-        return X.ndim
-    try:
-        return np.asarray(X).ndim
-    except (TypeError, ValueError):  # e.g. ragged lists: validate_data explains
-        return 2
-
-
-def _channels_first(shape, name):
-    # (H, W) or (C, H, W) of positive ints -> (C, H, W).
-    if (isinstance(shape, str) or not hasattr(shape, "__len__")
-            or len(shape) not in (2, 3)
-            or not all(isinstance(v, Integral) and not isinstance(v, bool) and v > 0
-                       for v in shape)):
-        raise ValueError(f"{name} must be (channels, height, width) or (height, "
-                         f"width) with positive ints, got {shape!r}.")
-    shape = tuple(int(v) for v in shape)
-    return (1, *shape) if len(shape) == 2 else shape
 
 
 @_shared_docs
@@ -410,72 +387,17 @@ class CNNClassifierTorch(BaseTorchClassifier):
 
     # -- images ---------------------------------------------------------------
 
+    # Images are validated flat (n_features_in_ is the number of values per
+    # sample, whatever the layout) and reach the module as (N, C, H, W).
+
     def _validate_X(self, X, reset):
-        return self._validate_images(X, None, reset)[0]
+        return validate_images(self, X, reset=reset, image_shape=self.image_shape)[0]
 
     def _validate_Xy(self, X, y, reset):
-        X, y = self._validate_images(X, y, reset)
+        X, y, _ = validate_images(self, X, y, reset=reset,
+                                  image_shape=self.image_shape)
         check_classification_targets(y)
         return X, y
-
-    def _validate_images(self, X, y, reset):
-        # Images are flattened for scikit-learn's checks (n_features_in_ is
-        # the number of values per sample, whatever the layout), then
-        # reshaped to (n_samples, channels, height, width) for the module.
-        _check_not_sparse(X)
-        image_dims = None
-        if _ndim(X) > 2:
-            X = check_array(X, allow_nd=True, dtype=np.float32, order="C",
-                            ensure_all_finite=False, input_name="X", estimator=self)
-            if X.ndim > 4:
-                raise ValueError(
-                    f"X has {X.ndim} dimensions (shape {X.shape}); "
-                    f"{type(self).__name__} takes (n_samples, n_features), "
-                    "(n_samples, height, width) or (n_samples, channels, height, "
-                    "width) arrays. Reshape X to one of these."
-                )
-            image_dims = X.shape[1:]
-            X = X.reshape(len(X), -1)  # (N, C*H*W), a view
-        if y is None:
-            X = validate_data(self, X, dtype=np.float32, order="C", reset=reset)
-        else:
-            X, y = validate_data(self, X, y, dtype=np.float32, order="C",
-                                 reset=reset)
-        if reset:
-            self.image_shape_ = self._infer_image_shape(X.shape[1], image_dims)
-        elif (image_dims is not None
-              and _channels_first(image_dims, "X.shape[1:]") != self.image_shape_):
-            raise ValueError(
-                f"X holds images of shape {image_dims} but {type(self).__name__} "
-                f"was fitted on images of shape {self.image_shape_} (channels, "
-                "height, width)."
-            )
-        return X.reshape(len(X), *self.image_shape_), y  # (N, C, H, W)
-
-    def _infer_image_shape(self, n_features, image_dims):
-        if self.image_shape is not None:
-            shape = _channels_first(self.image_shape, "image_shape")
-            if math.prod(shape) != n_features:
-                raise ValueError(
-                    f"image_shape={self.image_shape!r} holds {math.prod(shape)} "
-                    f"values per sample but X has {n_features} features; give "
-                    "the (channels, height, width) whose product is n_features, "
-                    "or image_shape=None to infer it."
-                )
-            if image_dims is not None and shape != _channels_first(
-                    image_dims, "X.shape[1:]"):
-                raise ValueError(
-                    f"image_shape={self.image_shape!r} does not match the images "
-                    f"in X, of shape {image_dims}; set image_shape=None to use "
-                    "X's own shape, or reshape X."
-                )
-            return shape
-        if image_dims is not None:
-            return _channels_first(image_dims, "X.shape[1:]")
-        side = math.isqrt(n_features)
-        if side * side == n_features:
-            return (1, side, side)
-        return (1, 1, n_features)
 
     # -- model ----------------------------------------------------------------
 

@@ -3,8 +3,24 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sknets import CNNClassifierTorch, MLPClassifierTorch
+from sknets.preprocessing import (
+    DilateImages,
+    ImageFlattener,
+    ImageResizer,
+    InvertImages,
+    PixelScaler,
+)
 
-ESTIMATORS = [MLPClassifierTorch(device="cpu"), CNNClassifierTorch(device="cpu")]
+ESTIMATORS = [
+    MLPClassifierTorch(device="cpu"),
+    CNNClassifierTorch(device="cpu"),
+    ImageResizer(),
+    InvertImages(),
+    PixelScaler(),
+    PixelScaler(method="standard"),
+    DilateImages(),
+    ImageFlattener(),
+]
 
 
 @parametrize_with_checks(ESTIMATORS)

@@ -1,11 +1,27 @@
-"""Datasets: reading IDX files, and refusing broken ones."""
+"""Datasets: IDX files, the MNIST loaders and their downloads, image folders."""
 
 import gzip
+import hashlib
+import threading
+import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from sknets.datasets import IDX_DTYPES, read_idx
+from sknets.datasets import (
+    DATASETS,
+    IDX_DTYPES,
+    DownloadError,
+    load_digits_images,
+    load_fashion_mnist,
+    load_image_folder,
+    load_mnist,
+    read_idx,
+)
 
 
 def _idx_bytes(array, type_code):
@@ -61,3 +77,218 @@ def test_truncated_gzip_is_a_clear_error(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="corrupt or truncated gzip file"):
         read_idx(path)
+
+
+# -- loaders -------------------------------------------------------------------
+
+IDX_NAMES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+             "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+
+
+def _write_dataset(folder, seed=0, n=6):
+    """Small MNIST-format files; returns the images, labels and SHA-256s."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.RandomState(seed)
+    images = rng.randint(0, 256, size=(n, 28, 28)).astype(np.uint8)
+    labels = rng.randint(0, 10, size=n).astype(np.uint8)
+    hashes = {}
+    for kind in ("train", "test"):
+        for name, array in zip(IDX_NAMES[kind], (images, labels), strict=True):
+            data = gzip.compress(_idx_bytes(array, 0x08))
+            (folder / name).write_bytes(data)
+            hashes[name] = hashlib.sha256(data).hexdigest()
+    return images, labels, hashes
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A web server on 127.0.0.1 serving the folder it yields."""
+    served = tmp_path / "served"
+    served.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0),
+                                 partial(_QuietHandler, directory=str(served)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield served, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """No $SKNETS_DATA, a fresh home, and no system copy of the datasets."""
+    monkeypatch.delenv("SKNETS_DATA", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setitem(DATASETS["fashion-mnist"], "system_dir",
+                        str(tmp_path / "no-system-copy"))
+    return tmp_path
+
+
+def test_download_verifies_and_loads(isolated, http_server, monkeypatch):
+    # Files come from the mirror, pass their SHA-256 and load as [0, 1] floats.
+    served, url = http_server
+    images, labels, hashes = _write_dataset(served)
+    monkeypatch.setitem(DATASETS["mnist"], "mirrors", [url + "absent/", url])
+    monkeypatch.setitem(DATASETS["mnist"], "sha256", hashes)
+    data_home = isolated / "data"
+    bunch = load_mnist(data_home=data_home, download=True)
+    np.testing.assert_array_equal(bunch.data, images.reshape(6, -1) / np.float32(255))
+    np.testing.assert_array_equal(bunch.target, labels)
+    assert bunch.data.dtype == np.float32 and bunch.target.dtype == np.int64
+    assert bunch.image_shape == (1, 28, 28)
+    assert sorted(p.name for p in (data_home / "mnist").iterdir()) == sorted(
+        IDX_NAMES["train"])
+    # Found again without the server.
+    (served / IDX_NAMES["train"][0]).unlink()
+    X, y = load_mnist(data_home=data_home, as_images=True, return_X_y=True)
+    assert X.shape == (6, 28, 28)
+
+
+def test_checksum_mismatch_leaves_nothing_behind(isolated, http_server, monkeypatch):
+    # A file that fails its checksum is an error and is not kept.
+    served, url = http_server
+    _, _, hashes = _write_dataset(served)
+    hashes["train-images-idx3-ubyte.gz"] = "0" * 64
+    monkeypatch.setitem(DATASETS["mnist"], "mirrors", [url])
+    monkeypatch.setitem(DATASETS["mnist"], "sha256", hashes)
+    with pytest.raises(DownloadError, match=r"(?s)nothing was saved.*SHA-256 mismatch"):
+        load_mnist(data_home=isolated / "data", download=True)
+    assert list((isolated / "data" / "mnist").iterdir()) == []
+
+
+def test_unreachable_mirrors_are_an_error(isolated, http_server, monkeypatch):
+    # Every mirror failing names each attempt.
+    _, url = http_server
+    monkeypatch.setitem(DATASETS["mnist"], "mirrors", [url + "a/", url + "b/"])
+    with pytest.raises(DownloadError, match=r"(?s)a/train-images.*404.*b/train"):
+        load_mnist(data_home=isolated / "data", download=True)
+
+
+def test_missing_files_say_how_to_get_them(isolated):
+    # Without the files, the error lists where it looked and three remedies.
+    with pytest.raises(FileNotFoundError) as error:
+        load_fashion_mnist()
+    message = str(error.value)
+    assert "apt-get install dataset-fashion-mnist" in message
+    assert "load_fashion_mnist(download=True)" in message
+    assert "data_home=" in message and ".sknets/data" in message
+
+
+def test_search_order(isolated, monkeypatch):
+    # data_home, then $SKNETS_DATA (or its dataset sub-folder), then ~/.sknets.
+    first, _, _ = _write_dataset(isolated / "first", seed=1)
+    second, _, _ = _write_dataset(isolated / "env" / "fashion-mnist", seed=2)
+    third, _, _ = _write_dataset(isolated / "home" / ".sknets" / "data", seed=3)
+    monkeypatch.setenv("SKNETS_DATA", str(isolated / "env"))
+    for data_home, expected in [(isolated / "first", first), (None, second)]:
+        X, _ = load_fashion_mnist(data_home, kind="test", as_images=True,
+                                  return_X_y=True)
+        np.testing.assert_array_equal(X * 255, expected)
+    monkeypatch.delenv("SKNETS_DATA")
+    X, _ = load_fashion_mnist(as_images=True, return_X_y=True)
+    np.testing.assert_array_equal(X * 255, third)
+
+
+def test_unknown_kind():
+    with pytest.raises(ValueError, match="kind must be 'train' or 'test'"):
+        load_mnist(kind="validation")
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="needs `apt-get install dataset-fashion-mnist`")
+def test_fashion_mnist_from_the_debian_package():
+    # The real files: 60,000 + 10,000 images, ten named classes.
+    start = time.perf_counter()
+    train = load_fashion_mnist()
+    X_test, y_test = load_fashion_mnist(kind="test", return_X_y=True)
+    print(f"loaded in {time.perf_counter() - start:.2f} s")
+    assert train.data.shape == (60000, 784) and X_test.shape == (10000, 784)
+    assert train.data.dtype == np.float32 and 0 <= train.data.min() <= 1
+    assert train.target_names[9] == "Ankle boot"
+    assert np.bincount(y_test).tolist() == [1000] * 10
+
+
+def test_digits_images():
+    # The embedded default, flat or as images, in [0, 1].
+    bunch = load_digits_images()
+    assert bunch.data.shape == (1797, 64) and bunch.image_shape == (1, 8, 8)
+    assert bunch.data.dtype == np.float32 and float(bunch.data.max()) == 1.0
+    X, y = load_digits_images(n_class=3, as_images=True, return_X_y=True)
+    assert X.shape[1:] == (8, 8) and sorted(set(y)) == [0, 1, 2]
+
+
+# -- image folders ------------------------------------------------------------------
+
+
+def _png(path, value, size=(40, 30), mode="L"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    color = value if mode == "L" else (value, 0, 255 - value)
+    Image.new(mode, size, color).save(path)
+
+
+def test_class_subfolders_with_a_corrupt_file(tmp_path):
+    # One sub-folder per class; the corrupt PNG is skipped and named.
+    for label, value in [("3", 0), ("7", 102)]:
+        for i in range(2):
+            _png(tmp_path / label / f"img{i}.png", value)
+    (tmp_path / "7" / "broken.png").write_bytes(b"\x89PNG not really")
+    (tmp_path / "7" / "notes.txt").write_text("not an image")
+    with pytest.warns(UserWarning, match=r"Skipped 1 unreadable .*7/broken.png"):
+        bunch = load_image_folder(tmp_path, image_size=(28, 28))
+    assert bunch.data.shape == (4, 784)
+    assert bunch.target.tolist() == [3, 3, 7, 7]
+    np.testing.assert_allclose(bunch.data[2], 102 / 255, rtol=1e-6)
+    assert list(bunch.filenames) == ["3/img0.png", "3/img1.png", "7/img0.png",
+                                     "7/img1.png"]
+
+
+def test_string_class_names_and_rgb(tmp_path):
+    # Non-integer labels become indices into target_names; RGB keeps 3 channels.
+    _png(tmp_path / "dog" / "a.png", 10, mode="RGB")
+    _png(tmp_path / "cat" / "b.png", 200, mode="RGB")
+    bunch = load_image_folder(tmp_path, image_size=8, grayscale=False,
+                              as_images=True)
+    assert bunch.target_names == ["cat", "dog"] and bunch.target.tolist() == [0, 1]
+    assert bunch.data.shape == (2, 3, 8, 8) and bunch.image_shape == (3, 8, 8)
+    np.testing.assert_allclose(bunch.data[0, :, 0, 0], [200 / 255, 0, 55 / 255],
+                               rtol=1e-6)
+
+
+def test_flat_folder_with_numtadb_style_csv(tmp_path):
+    # NumtaDB: a flat folder, a CSV with 'filename' and 'digit' among others.
+    images = tmp_path / "training-a"
+    for name, value in [("a0.png", 0), ("a1.png", 255)]:
+        _png(images / name, value)
+    csv = tmp_path / "training-a.csv"
+    csv.write_text("filename,original filename,scanid,digit,database name\n"
+                   "a0.png,x.png,1,5,training-a\n"
+                   "a1.png,y.png,2,9,training-a\n"
+                   "a2.png,z.png,3,1,training-a\n")
+    with pytest.warns(UserWarning, match=r"a2.png \(FileNotFoundError\)"):
+        X, y = load_image_folder(images, labels_csv=csv, return_X_y=True)
+    assert y.tolist() == [5, 9] and X.shape == (2, 784)
+    np.testing.assert_array_equal(X[1], 1.0)
+    # Columns that cannot be guessed are asked for.
+    csv.write_text("a,b,c\na0.png,5,x\n")
+    with pytest.raises(ValueError, match="Pass file_name_column"):
+        load_image_folder(images, labels_csv=csv)
+    X, y = load_image_folder(images, labels_csv=csv, filename_column="a",
+                             label_column="b", return_X_y=True)
+    assert y.tolist() == [5]
+
+
+def test_folder_errors(tmp_path):
+    # Not a folder, no class folders, nothing readable.
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        load_image_folder(tmp_path / "absent")
+    with pytest.raises(ValueError, match="no class sub-folders"):
+        load_image_folder(tmp_path)
+    (tmp_path / "0").mkdir()
+    (tmp_path / "0" / "x.png").write_bytes(b"junk")
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="No readable"):
+        load_image_folder(tmp_path)
