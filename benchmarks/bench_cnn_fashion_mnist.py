@@ -5,8 +5,9 @@ parameters (only ``max_iter`` and ``random_state`` set) on the 60,000
 training images, scores the 10,000 test images, prints a per-epoch table and
 writes ``benchmarks/results/cnn_fashion_mnist.json``.
 
-The IDX files come from ``--data-dir``, else ``$SKNETS_DATA``, else the
-Debian package's location (``apt-get install dataset-fashion-mnist``)::
+The IDX files come from ``--data-dir``, else where ``load_fashion_mnist``
+looks: ``$SKNETS_DATA``, ``~/.sknets/data``, then the Debian package's
+location (``apt-get install dataset-fashion-mnist``)::
 
     python benchmarks/bench_cnn_fashion_mnist.py --max-iter 10
 """
@@ -24,19 +25,7 @@ import torch
 
 import sknets
 from sknets import CNNClassifierTorch
-from sknets.datasets import read_idx
-
-DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
-FILES = {
-    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
-}
-
-
-def load(data_dir, kind):
-    images, labels = (Path(data_dir) / name for name in FILES[kind])
-    X = read_idx(images).reshape(-1, 784).astype(np.float32) / 255  # (N, 784)
-    return X, read_idx(labels).astype(np.int64)
+from sknets.datasets import load_fashion_mnist
 
 
 def machine():
@@ -53,8 +42,7 @@ def machine():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir",
-                        default=os.environ.get("SKNETS_DATA", DEBIAN_DIR))
+    parser.add_argument("--data-dir", default=None)
     parser.add_argument("--max-iter", type=int, default=10)
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--device", default="auto")
@@ -62,13 +50,12 @@ def main():
         Path(__file__).parent / "results" / "cnn_fashion_mnist.json"))
     args = parser.parse_args()
 
-    if not (Path(args.data_dir) / FILES["train"][0]).exists():
-        raise SystemExit(
-            f"Fashion-MNIST not found in {args.data_dir}: install it with "
-            "`apt-get install dataset-fashion-mnist` or pass --data-dir."
-        )
-    X_train, y_train = load(args.data_dir, "train")
-    X_test, y_test = load(args.data_dir, "test")
+    try:
+        X_train, y_train = load_fashion_mnist(args.data_dir, return_X_y=True)
+        X_test, y_test = load_fashion_mnist(args.data_dir, kind="test",
+                                            return_X_y=True)
+    except FileNotFoundError as error:
+        raise SystemExit(str(error)) from None
 
     clf = CNNClassifierTorch(max_iter=args.max_iter,
                              random_state=args.random_state, device=args.device)

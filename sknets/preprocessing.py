@@ -101,8 +101,9 @@ width) or (n_samples, channels, height, width)
 def _max_value(images, max_value):
     if max_value != "auto":
         return float(max_value)
-    # 8-bit pixels when anything exceeds 1, else pixels already in [0, 1].
-    return 255.0 if images.size and float(images.max()) > 1.0 else 1.0
+    # 8-bit pixels when anything exceeds 1.5, else pixels in [0, 1]: the margin
+    # absorbs rounding (a resized [0, 1] image can hold 1.0000001).
+    return 255.0 if images.size and float(images.max()) > 1.5 else 1.0
 
 
 class ImageResizer(_ImageTransformer):
@@ -171,7 +172,7 @@ class InvertImages(_ImageTransformer):
     ----------
     max_value : 'auto' or float, default='auto'
         Pixels become ``max_value - x``. 'auto' uses 255 when the training
-        data has values above 1 (8-bit images), else 1.
+        data has values above 1.5 (8-bit images), else 1.
 
     Attributes
     ----------
@@ -216,7 +217,7 @@ class PixelScaler(_ImageTransformer):
           dataset's statistics).
     max_value : 'auto' or float, default='auto'
         The pixel value that maps to 1. 'auto' uses 255 when the training
-        data has values above 1, else 1.
+        data has values above 1.5, else 1.
 
     Attributes
     ----------

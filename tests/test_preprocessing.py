@@ -49,6 +49,8 @@ def test_invert_and_scale_8_bit_and_unit_pixels():
     np.testing.assert_allclose(InvertImages().fit_transform(unit), 1 - unit,
                                rtol=1e-6)
     assert PixelScaler().fit(unit).max_value_ == 1.0
+    # Rounding above 1 (as resizing leaves) is still [0, 1] data.
+    assert InvertImages().fit(unit + 1e-6).max_value_ == 1.0
     assert InvertImages(max_value=10).fit_transform([[3.0]])[0, 0] == 7.0
 
 
