@@ -26,13 +26,14 @@ from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
     check_classification_targets,
 )
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._images import check_not_sparse
 from .modules import ACTIVATIONS, LOSSES, WEIGHT_INITS, ClassificationLoss
 from .training import (
     LEARNING_RATE_SCHEDULES,
     SOLVERS,
+    NonFiniteInput,
     TensorData,
     flush_denormal,
     make_net,
@@ -370,12 +371,18 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
 
     # -- data ---------------------------------------------------------------
 
+    # Rows per forward pass when predicting on the CPU: large enough for
+    # efficient matrix products, small enough that padding a single row to a
+    # full chunk stays cheap. CNNs, ~40x costlier per row, use 256.
+    _predict_chunk = 2048
+
     # Both return float32 C-ordered arrays in the shape the module consumes;
     # the CNN overrides them to accept and reshape images.
 
-    def _validate_X(self, X, reset):
+    def _validate_X(self, X, reset, ensure_all_finite=True):
         check_not_sparse(X)
-        return validate_data(self, X, dtype=np.float32, order="C", reset=reset)
+        return validate_data(self, X, dtype=np.float32, order="C", reset=reset,
+                             ensure_all_finite=ensure_all_finite)
 
     def _validate_Xy(self, X, y, reset):
         check_not_sparse(X)
@@ -642,10 +649,19 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
 
     def _logits(self, X):
         check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
-        device = str(self.net_.device)
+        # NaN and infinity are looked for chunk by chunk during the forward
+        # pass instead of in a separate pass over X.
+        X = self._validate_X(X, reset=False, ensure_all_finite=False)
+        tensor = self._to_tensor(X, "cpu")
         with flush_denormal():
-            return self.net_.predict_logits(self._to_tensor(X, device))
+            try:
+                return self.net_.predict_logits(tensor, check_finite=True)
+            except NonFiniteInput:
+                # The exact check, with scikit-learn's message; a sum can also
+                # overflow for large finite values, and then this passes.
+                check_array(X.reshape(len(X), -1), dtype=None, input_name="X",
+                            estimator=self)
+                return self.net_.predict_logits(tensor)
 
     def predict_proba(self, X):
         """Probability estimates.

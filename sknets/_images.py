@@ -82,11 +82,13 @@ def infer_image_shape(n_features, image_dims, image_shape):
     return (1, 1, n_features)
 
 
-def validate_images(estimator, X, y=None, *, reset, image_shape=None):
+def validate_images(estimator, X, y=None, *, reset, image_shape=None,
+                    ensure_all_finite=True):
     """Validate X (and y) as scikit-learn does, and shape X as images.
 
     On ``reset`` the estimator's ``image_shape_`` is set; otherwise image-shaped
-    X must match it.
+    X must match it. ``ensure_all_finite=False`` leaves the NaN/infinity check
+    to the caller (prediction checks chunk by chunk).
 
     Returns
     -------
@@ -112,7 +114,8 @@ def validate_images(estimator, X, y=None, *, reset, image_shape=None):
         image_dims = X.shape[1:]
         X = X.reshape(len(X), -1)  # (N, C*H*W), a view
     if y is None:
-        X = validate_data(estimator, X, dtype=np.float32, order="C", reset=reset)
+        X = validate_data(estimator, X, dtype=np.float32, order="C", reset=reset,
+                          ensure_all_finite=ensure_all_finite)
     else:
         X, y = validate_data(estimator, X, y, dtype=np.float32, order="C",
                              reset=reset)

@@ -288,6 +288,8 @@ class CNNClassifierTorch(BaseTorchClassifier):
     True
     """
 
+    _predict_chunk = 256
+
     _parameter_constraints: dict = {
         **BaseTorchClassifier._parameter_constraints,
         "conv_layers": ["array-like"],
@@ -390,8 +392,9 @@ class CNNClassifierTorch(BaseTorchClassifier):
     # Images are validated flat (n_features_in_ is the number of values per
     # sample, whatever the layout) and reach the module as (N, C, H, W).
 
-    def _validate_X(self, X, reset):
-        return validate_images(self, X, reset=reset, image_shape=self.image_shape)[0]
+    def _validate_X(self, X, reset, ensure_all_finite=True):
+        return validate_images(self, X, reset=reset, image_shape=self.image_shape,
+                               ensure_all_finite=ensure_all_finite)[0]
 
     def _validate_Xy(self, X, y, reset):
         X, y, _ = validate_images(self, X, y, reset=reset,

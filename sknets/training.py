@@ -27,6 +27,7 @@ __all__ = [
     "DivergenceWarning",
     "EpochLogger",
     "LearningRateSchedule",
+    "NonFiniteInput",
     "SknetsNet",
     "TensorData",
     "flush_denormal",
@@ -69,6 +70,10 @@ def flush_denormal():
 
 class DivergenceWarning(UserWarning):
     """Warning raised when the training loss becomes NaN or infinite."""
+
+
+class NonFiniteInput(ValueError):
+    """A chunk of prediction input sums to NaN or infinity."""
 
 
 class TensorData(torch.utils.data.Dataset):
@@ -187,11 +192,16 @@ class SknetsNet(NeuralNetClassifier):
         biases) of linear and convolutional layers.
     drop_single : bool, default=False
         Passed to ``BatchIterator``: drop a last training batch of one sample.
+    predict_chunk : int, default=256
+        Rows per forward pass when predicting on the CPU (see
+        ``predict_logits``).
     """
 
-    def __init__(self, *args, alpha=0.0, drop_single=False, **kwargs):
+    def __init__(self, *args, alpha=0.0, drop_single=False, predict_chunk=256,
+                 **kwargs):
         self.alpha = alpha
         self.drop_single = drop_single
+        self.predict_chunk = predict_chunk
         super().__init__(*args, **kwargs)
 
     def get_default_callbacks(self):
@@ -341,7 +351,7 @@ class SknetsNet(NeuralNetClassifier):
             self.history.record_batch(prefix + "_loss", loss)
             self.history.record_batch(prefix + "_batch_size", size)
 
-    def predict_logits(self, X, batch_size=None):
+    def predict_logits(self, X, batch_size=None, check_finite=False):
         """Logits of ``X`` in fixed-size chunks, under ``torch.inference_mode``.
 
         Every chunk has exactly ``batch_size`` rows (the last one is padded
@@ -352,28 +362,38 @@ class SknetsNet(NeuralNetClassifier):
         Parameters
         ----------
         X : torch.Tensor of shape (n_samples, ...)
-            float32 input on the net's device.
+            float32 input, on the net's device or on the host.
         batch_size : int or None, default=None
-            Rows per forward pass; None means 256 on CPU and 4096 on an
-            accelerator.
+            Rows per forward pass; None means ``predict_chunk`` (set by the
+            estimator: 2048 rows for an MLP, 256 for a CNN) on the CPU and
+            4096 on an accelerator.
+        check_finite : bool, default=False
+            Sum each chunk of X while it is in cache and raise
+            ``NonFiniteInput`` when a sum is not finite: cheaper than a
+            separate pass over X. The sum of large finite values can overflow,
+            so the caller confirms with an exact check.
 
         Returns
         -------
         logits : torch.Tensor of shape (n_samples, n_classes)
         """
+        device = torch.device(self.device)
         if batch_size is None:
-            batch_size = 256 if X.device.type == "cpu" else 4096
+            batch_size = (getattr(self, "predict_chunk", 256)
+                          if device.type == "cpu" else 4096)
         module = self.module_
         module.eval()
         chunks = []
         with torch.inference_mode():
             for start in range(0, len(X), batch_size):
-                chunk = X[start:start + batch_size]  # (B, ...)
+                chunk = X[start:start + batch_size].to(device, non_blocking=True)
+                if check_finite and not torch.isfinite(chunk.sum()):
+                    raise NonFiniteInput
                 n = len(chunk)
                 if n < batch_size:
                     chunk = torch.cat([chunk, chunk.new_zeros(
                         (batch_size - n, *chunk.shape[1:]))])
-                chunks.append(module(chunk)[:n])
+                chunks.append(module(chunk)[:n])  # (B, C)
         return torch.cat(chunks)
 
     def _validation_epoch(self, data):
@@ -722,6 +742,7 @@ def make_net(estimator, module, criterion, batch_size, device, seed, drop_single
         callbacks=callbacks,
         device=device,
         alpha=alpha,
+        predict_chunk=estimator._predict_chunk,
         verbose=0,
     )
     return net.initialize()

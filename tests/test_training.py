@@ -92,3 +92,20 @@ def test_fit_flushes_subnormals_and_restores_the_callers_setting(caller_setting)
     finally:
         torch.set_flush_denormal(False)
     assert seen == [supported]
+
+
+def test_prediction_finds_nan_and_inf_in_any_chunk():
+    # Non-finite values are caught chunk by chunk, even in the last chunk,
+    # with scikit-learn's message; finite values whose sum overflows pass.
+    rng = np.random.RandomState(0)
+    X, y = rng.rand(5000, 6).astype(np.float32), np.arange(5000) % 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifierTorch((8,), max_iter=1, device="cpu").fit(X[:100], y[:100])
+    for bad, name in [(np.nan, "NaN"), (np.inf, "infinity"), (-np.inf, "infinity")]:
+        X_bad = X.copy()
+        X_bad[-1, 2] = bad
+        with pytest.raises(ValueError, match=f"Input X contains {name}"):
+            clf.predict(X_bad)
+    huge = np.full((3, 6), 3e38, dtype=np.float32)
+    assert clf.predict_proba(huge).shape == (3, 3)
