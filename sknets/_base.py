@@ -36,6 +36,7 @@ from .training import (
     NonFiniteInput,
     TensorData,
     flush_denormal,
+    intra_op_threads,
     make_net,
 )
 
@@ -222,6 +223,13 @@ _TRAINING_PARAMETERS_DOC = """\
     device : str, default='auto'
         Where to train and predict: 'auto' (CUDA when available, else CPU),
         'cpu', 'cuda' or 'cuda:N'.
+
+    n_threads : int or None, default=None
+        torch's intra-op CPU threads during ``fit`` and ``predict``, restored
+        afterwards. None keeps torch's setting, which in the worker processes
+        of ``GridSearchCV(n_jobs=k)`` joblib has set to ``max(1, cpu_count //
+        k)``, so parallel fits do not oversubscribe the cores. Set it with
+        joblib's threading backend, whose workers share one thread pool.
 """
 
 _FITTED_ATTRIBUTES_DOC = """\
@@ -356,6 +364,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         "weight_init": [StrOptions(set(WEIGHT_INITS))],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "device": [str],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     # -- parameters ---------------------------------------------------------
@@ -536,7 +545,8 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
 
         fork_devices = [torch.device(device).index or 0] if device.startswith(
             "cuda") else []
-        with torch.random.fork_rng(devices=fork_devices), flush_denormal():
+        with (torch.random.fork_rng(devices=fork_devices), flush_denormal(),
+              intra_op_threads(self.n_threads)):
             # Seeds module initialisation and dropout; the caller's global
             # torch RNG state is restored afterwards.
             torch.manual_seed(seed)
@@ -653,7 +663,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         # pass instead of in a separate pass over X.
         X = self._validate_X(X, reset=False, ensure_all_finite=False)
         tensor = self._to_tensor(X, "cpu")
-        with flush_denormal():
+        with flush_denormal(), intra_op_threads(self.n_threads):
             try:
                 return self.net_.predict_logits(tensor, check_finite=True)
             except NonFiniteInput:

@@ -346,6 +346,7 @@ class CNNClassifierTorch(BaseTorchClassifier):
         weight_init="xavier_uniform",
         class_weight=None,
         device="auto",
+        n_threads=None,
     ):
         self.conv_layers = conv_layers
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -386,6 +387,7 @@ class CNNClassifierTorch(BaseTorchClassifier):
         self.weight_init = weight_init
         self.class_weight = class_weight
         self.device = device
+        self.n_threads = n_threads
 
     # -- images ---------------------------------------------------------------
 

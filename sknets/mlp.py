@@ -107,6 +107,7 @@ class MLPClassifierTorch(BaseTorchClassifier):
         weight_init="xavier_uniform",
         class_weight=None,
         device="auto",
+        n_threads=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -138,6 +139,7 @@ class MLPClassifierTorch(BaseTorchClassifier):
         self.weight_init = weight_init
         self.class_weight = class_weight
         self.device = device
+        self.n_threads = n_threads
 
     def _build_module(self, hidden_layer_sizes, n_outputs):
         module = MLPModule(

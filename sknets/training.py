@@ -31,6 +31,7 @@ __all__ = [
     "SknetsNet",
     "TensorData",
     "flush_denormal",
+    "intra_op_threads",
     "make_net",
 ]
 
@@ -66,6 +67,38 @@ def flush_denormal():
         yield
     finally:
         torch.set_flush_denormal(previous)
+
+
+@contextmanager
+def intra_op_threads(n_threads):
+    """Run the block with ``n_threads`` torch intra-op threads, then restore.
+
+    Parameters
+    ----------
+    n_threads : int or None
+        None keeps torch's setting. In the worker processes of
+        ``GridSearchCV(n_jobs=k)`` joblib has already set it to
+        ``max(1, cpu_count // k)`` (through ``OMP_NUM_THREADS``), so parallel
+        fits do not oversubscribe the cores.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sknets.training import intra_op_threads
+    >>> with intra_op_threads(1):
+    ...     inside = torch.get_num_threads()
+    >>> inside
+    1
+    """
+    previous = torch.get_num_threads()
+    change = n_threads is not None and n_threads != previous
+    if change:
+        torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        if change:
+            torch.set_num_threads(previous)
 
 
 class DivergenceWarning(UserWarning):

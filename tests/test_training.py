@@ -1,5 +1,6 @@
 """The training engine: batches, the L2 penalty, validation metrics."""
 
+import os
 import warnings
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import f1_score
+from sklearn.model_selection import GridSearchCV
 
 from sknets import MLPClassifierTorch
 from sknets.training import (
@@ -109,3 +111,54 @@ def test_prediction_finds_nan_and_inf_in_any_chunk():
             clf.predict(X_bad)
     huge = np.full((3, 6), 3e38, dtype=np.float32)
     assert clf.predict_proba(huge).shape == (3, 3)
+
+
+class _ThreadProbe(MLPClassifierTorch):
+    # Records torch's thread count while the module is built, inside fit.
+    def _build_module(self, hidden_layer_sizes, n_outputs):
+        self.threads_in_fit_ = torch.get_num_threads()
+        return super()._build_module(hidden_layer_sizes, n_outputs)
+
+
+def _threads_scorer(estimator, X, y):
+    return estimator.threads_in_fit_
+
+
+def test_n_threads_applies_during_fit_and_is_restored():
+    # An explicit count holds inside fit; the caller's count comes back.
+    X = np.random.RandomState(0).rand(30, 4)
+    y = np.arange(30) % 2
+    before = torch.get_num_threads()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = _ThreadProbe(max_iter=1, n_threads=1, device="cpu").fit(X, y)
+        assert clf.threads_in_fit_ == 1 and torch.get_num_threads() == before
+        clf = _ThreadProbe(max_iter=1, device="cpu").fit(X, y)
+    assert clf.threads_in_fit_ == before
+
+
+def test_parallel_search_workers_share_the_cores():
+    # GridSearchCV(n_jobs=2): each fit runs cpu_count // 2 threads (at least 1).
+    X = np.random.RandomState(0).rand(40, 4)
+    y = np.arange(40) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search = GridSearchCV(_ThreadProbe(max_iter=1, device="cpu"),
+                              {"alpha": [1e-4, 1e-3]}, cv=2, n_jobs=2,
+                              scoring=_threads_scorer).fit(X, y)
+    expected = max(1, (os.cpu_count() or 1) // 2)
+    assert search.cv_results_["mean_test_score"].tolist() == [expected, expected]
+
+
+def test_shuffling_is_seeded_and_the_last_batch_is_partial():
+    # The same seed gives the same order; another seed another one; 10
+    # samples in batches of 4 end with a batch of 2.
+    data = TensorData(torch.arange(10.0).reshape(10, 1), torch.arange(10))
+    orders = [torch.cat([yb for _, yb in BatchIterator(data, 4, True, seed)])
+              for seed in (1, 1, 2)]
+    assert torch.equal(orders[0], orders[1]) and not torch.equal(orders[0],
+                                                                 orders[2])
+    sizes = [len(yb) for _, yb in BatchIterator(data, 4, True, 1)]
+    assert sizes == [4, 4, 2]
+    unshuffled = torch.cat([yb for _, yb in BatchIterator(data, 4)])
+    assert unshuffled.tolist() == list(range(10))
