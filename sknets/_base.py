@@ -560,11 +560,11 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
                                      seed, drop_single=bool(self.batch_norm))
             else:
                 self._prepare_continued_fit(batch_size, device, seed, incremental)
-            train = TensorData(self._to_tensor(X_train, device),
+            train = TensorData(self._place(X_train, device),
                                torch.as_tensor(y_train, device=device))
             valid = None
             if X_val is not None:
-                valid = TensorData(self._to_tensor(X_val, device),
+                valid = TensorData(self._place(X_val, device),
                                    torch.as_tensor(y_val, device=device))
             epochs = 1 if incremental else self.max_iter
             n_epochs_before = len(self.net_.history)
@@ -611,10 +611,26 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         net.max_epochs = self.max_iter
         net.iterator_train__seed = seed
         net.iterator_train__shuffle = bool(self.shuffle)
+        net.iterator_train__device = device
         if not incremental:
             # A warm-start fit starts a new optimizer, as scikit-learn does.
             net.initialize_optimizer()
             dict(net.callbacks_)["lr_schedule"].restart()
+
+    @classmethod
+    def _place(cls, X, device):
+        # The training data goes to the device once when it takes at most
+        # half of the device's free memory (the rest is for activations);
+        # otherwise it stays in pinned host memory and each batch is copied
+        # (see BatchIterator).
+        tensor = cls._to_tensor(X, "cpu")
+        if device == "cpu":
+            return tensor
+        if device.startswith("cuda"):
+            free, _ = torch.cuda.mem_get_info(torch.device(device))
+            if tensor.nbytes > free // 2:
+                return tensor.pin_memory()
+        return tensor.to(device)
 
     @staticmethod
     def _to_tensor(X, device):

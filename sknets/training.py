@@ -131,17 +131,46 @@ class TensorData(torch.utils.data.Dataset):
         return self.X[index], self.y[index]
 
 
+class _HostBatches:
+    # Gathers rows of a host tensor into one of two pinned buffers and copies
+    # it to the device asynchronously; a buffer is refilled only once its
+    # previous copy has finished.
+
+    def __init__(self, X, batch_size, device):
+        self.X, self.device = X, torch.device(device)
+        cuda = self.device.type == "cuda"
+        self.buffers = [torch.empty((batch_size, *X.shape[1:]), dtype=X.dtype,
+                                    pin_memory=cuda) for _ in range(2)]
+        self.copied = [None, None]  # CUDA events, one per buffer
+        self.turn = 0
+
+    def __call__(self, idx):
+        self.turn ^= 1
+        k = self.turn
+        if self.copied[k] is not None:
+            self.copied[k].synchronize()
+        out = self.buffers[k][:len(idx)]  # (B, ...)
+        torch.index_select(self.X, 0, idx, out=out)
+        batch = out.to(self.device, non_blocking=True)
+        if self.device.type == "cuda":
+            self.copied[k] = torch.cuda.Event()
+            self.copied[k].record()
+        return batch
+
+
 class BatchIterator:
     """Mini-batches as index slices of a ``TensorData``.
 
     One random permutation per epoch, then each batch is ``X[idx]`` for a slice
     ``idx`` of it: no per-sample ``__getitem__``, no collation, no worker
-    processes.
+    processes. When X lives on the host and ``device`` is an accelerator (a
+    training set too large for the device), each batch is gathered into a
+    pinned buffer and copied to the device without blocking.
 
     Parameters
     ----------
     dataset : TensorData
-        The data to iterate over.
+        The data to iterate over; ``y`` lives on ``device``.
     batch_size : int
         Number of samples per batch; the last batch may be smaller.
     shuffle : bool, default=False
@@ -151,6 +180,8 @@ class BatchIterator:
     drop_single : bool, default=False
         Drop a last batch of a single sample (batch normalisation cannot
         train on one sample).
+    device : str or None, default=None
+        Where batches are used; None means where X is.
 
     Examples
     --------
@@ -162,11 +193,12 @@ class BatchIterator:
     """
 
     def __init__(self, dataset, batch_size, shuffle=False, seed=None,
-                 drop_single=False):
+                 drop_single=False, device=None):
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_single = drop_single
+        self.device = dataset.X.device if device is None else torch.device(device)
         self.generator = None
         if seed is not None:
             self.generator = torch.Generator(device=dataset.X.device)
@@ -182,6 +214,14 @@ class BatchIterator:
         X, y = self.dataset.X, self.dataset.y
         n = len(y)
         stop = n - 1 if self.drop_single and n % self.batch_size == 1 else n
+        if X.device != self.device:
+            gather = _HostBatches(X, self.batch_size, self.device)
+            order = (torch.randperm(n, generator=self.generator) if self.shuffle
+                     else torch.arange(n))
+            for start in range(0, stop, self.batch_size):
+                idx = order[start:start + self.batch_size]
+                yield gather(idx), y[idx.to(y.device, non_blocking=True)]
+            return
         if not self.shuffle:
             for start in range(0, stop, self.batch_size):
                 end = min(start + self.batch_size, stop)
@@ -771,6 +811,7 @@ def make_net(estimator, module, criterion, batch_size, device, seed, drop_single
         iterator_train__shuffle=bool(estimator.shuffle),
         iterator_train__seed=seed,
         iterator_train__drop_single=drop_single,
+        iterator_train__device=device,
         train_split=None,
         callbacks=callbacks,
         device=device,

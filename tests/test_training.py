@@ -162,3 +162,21 @@ def test_shuffling_is_seeded_and_the_last_batch_is_partial():
     assert sizes == [4, 4, 2]
     unshuffled = torch.cat([yb for _, yb in BatchIterator(data, 4)])
     assert unshuffled.tolist() == list(range(10))
+
+
+def test_host_batches_gather_the_rows_asked_for():
+    # The pinned-buffer path of a training set too large for the GPU,
+    # checked on the CPU: each call returns exactly the rows of its indices,
+    # alternating between two buffers.
+    from sknets.training import _HostBatches
+
+    X = torch.arange(40.0).reshape(10, 4)
+    gather = _HostBatches(X, batch_size=3, device="cpu")
+    order = torch.randperm(10, generator=torch.Generator().manual_seed(0))
+    seen = []
+    for start in range(0, 10, 3):
+        idx = order[start:start + 3]
+        batch = gather(idx)
+        assert torch.equal(batch, X[idx])
+        seen.append(batch.data_ptr())
+    assert seen[0] == seen[2] and seen[0] != seen[1]
