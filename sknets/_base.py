@@ -509,18 +509,20 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         return int(np.clip(self.batch_size, 1, n_samples))
 
     def _split(self, X, y_enc, rng):
+        # The training rows are kept as indices into X, not copied; the same
+        # call on the row numbers gives scikit-learn's split, in its order.
         if not self.early_stopping:
-            return X, y_enc, None, None
-        X_train, X_val, y_train, y_val = train_test_split(
-            X, y_enc, test_size=self.validation_fraction, stratify=y_enc,
-            random_state=rng,
+            return None, None, None
+        train_rows, val_rows = train_test_split(
+            np.arange(len(y_enc)), test_size=self.validation_fraction,
+            stratify=y_enc, random_state=rng,
         )
-        if X_val.shape[0] < 2:
+        if len(val_rows) < 2:
             raise ValueError(
                 "The validation set is too small. Increase 'validation_fraction' "
                 "or the size of your dataset."
             )
-        return X_train, y_train, X_val, y_val
+        return train_rows, X[val_rows], y_enc[val_rows]
 
     def _fit(self, X, y, incremental):
         first_pass = not hasattr(self, "net_") or (
@@ -534,8 +536,9 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        X_train, y_train, X_val, y_val = self._split(X, y_enc, rng)
-        batch_size = self._batch_size(X_train.shape[0])
+        train_rows, X_val, y_val = self._split(X, y_enc, rng)
+        n_train = len(X) if train_rows is None else len(train_rows)
+        batch_size = self._batch_size(n_train)
         if self.batch_norm and batch_size == 1:
             raise ValueError(
                 "batch_norm=True needs batches of at least 2 samples; increase "
@@ -560,8 +563,10 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
                                      seed, drop_single=bool(self.batch_norm))
             else:
                 self._prepare_continued_fit(batch_size, device, seed, incremental)
-            train = TensorData(self._place(X_train, device),
-                               torch.as_tensor(y_train, device=device))
+            X_placed = self._place(X, device)
+            train = TensorData(X_placed, torch.as_tensor(y_enc, device=device),
+                               None if train_rows is None else
+                               torch.as_tensor(train_rows, device=X_placed.device))
             valid = None
             if X_val is not None:
                 valid = TensorData(self._place(X_val, device),

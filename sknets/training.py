@@ -110,7 +110,7 @@ class NonFiniteInput(ValueError):
 
 
 class TensorData(torch.utils.data.Dataset):
-    """Features and encoded targets held as two tensors on one device.
+    """Features and encoded targets held as two tensors, and the rows to use.
 
     Parameters
     ----------
@@ -118,16 +118,22 @@ class TensorData(torch.utils.data.Dataset):
         float32 features.
     y : torch.Tensor of shape (n_samples,)
         int64 class indices.
+    indices : torch.Tensor of shape (n_used,) or None, default=None
+        The rows that form the dataset (a training split taken without
+        copying X); None means all of them.
     """
 
-    def __init__(self, X, y):
+    def __init__(self, X, y, indices=None):
         self.X = X
         self.y = y
+        self.indices = indices
 
     def __len__(self):
-        return len(self.y)
+        return len(self.y) if self.indices is None else len(self.indices)
 
     def __getitem__(self, index):
+        if self.indices is not None:
+            index = self.indices[index]
         return self.X[index], self.y[index]
 
 
@@ -210,24 +216,31 @@ class BatchIterator:
             n_batches -= 1
         return n_batches
 
+    def _order(self, n, device):
+        # The rows of one epoch, in order: a permutation of the dataset's rows.
+        rows = self.dataset.indices
+        if not self.shuffle:
+            return torch.arange(n, device=device) if rows is None else rows
+        order = torch.randperm(n, generator=self.generator, device=device)
+        return order if rows is None else rows[order]
+
     def __iter__(self):
         X, y = self.dataset.X, self.dataset.y
-        n = len(y)
+        n = len(self.dataset)
         stop = n - 1 if self.drop_single and n % self.batch_size == 1 else n
         if X.device != self.device:
             gather = _HostBatches(X, self.batch_size, self.device)
-            order = (torch.randperm(n, generator=self.generator) if self.shuffle
-                     else torch.arange(n))
+            order = self._order(n, X.device)
             for start in range(0, stop, self.batch_size):
                 idx = order[start:start + self.batch_size]
                 yield gather(idx), y[idx.to(y.device, non_blocking=True)]
             return
-        if not self.shuffle:
+        if not self.shuffle and self.dataset.indices is None:
             for start in range(0, stop, self.batch_size):
                 end = min(start + self.batch_size, stop)
                 yield X[start:end], y[start:end]  # views, no copy
             return
-        order = torch.randperm(n, generator=self.generator, device=X.device)
+        order = self._order(n, X.device)
         for start in range(0, stop, self.batch_size):
             idx = order[start:start + self.batch_size]
             yield X[idx], y[idx]  # (B, ...), (B,)
@@ -441,8 +454,9 @@ class SknetsNet(NeuralNetClassifier):
             estimator: 2048 rows for an MLP, 256 for a CNN) on the CPU and
             4096 on an accelerator.
         check_finite : bool, default=False
-            Sum each chunk of X while it is in cache and raise
-            ``NonFiniteInput`` when a sum is not finite: cheaper than a
+            Raise ``NonFiniteInput`` when a chunk of X holds NaN or infinity,
+            found from the sum of the chunk (or of the first layer's output
+            when that is a Linear layer) while it is in cache: cheaper than a
             separate pass over X. The sum of large finite values can overflow,
             so the caller confirms with an exact check.
 
@@ -456,17 +470,27 @@ class SknetsNet(NeuralNetClassifier):
                           if device.type == "cpu" else 4096)
         module = self.module_
         module.eval()
+        # What to check for NaN/infinity: a NaN or infinite input value makes
+        # every output of a first Linear layer non-finite (inf * 0 is NaN), and
+        # that output is far smaller than the input; other first layers (a
+        # convolution can skip pixels) get the input checked.
+        first, rest = None, module
+        if (check_finite and isinstance(module, nn.Sequential) and len(module) > 1
+                and isinstance(module[0], nn.Linear)):
+            first, rest = module[0], nn.Sequential(*list(module)[1:])
         chunks = []
         with torch.inference_mode():
             for start in range(0, len(X), batch_size):
                 chunk = X[start:start + batch_size].to(device, non_blocking=True)
-                if check_finite and not torch.isfinite(chunk.sum()):
-                    raise NonFiniteInput
                 n = len(chunk)
                 if n < batch_size:
                     chunk = torch.cat([chunk, chunk.new_zeros(
                         (batch_size - n, *chunk.shape[1:]))])
-                chunks.append(module(chunk)[:n])  # (B, C)
+                checked = chunk if first is None else first(chunk)  # (B, H)
+                if check_finite and not torch.isfinite(checked.sum()):
+                    raise NonFiniteInput
+                chunks.append((rest(checked) if first is not None
+                               else module(chunk))[:n])  # (B, C)
         return torch.cat(chunks)
 
     def _validation_epoch(self, data):

@@ -180,3 +180,18 @@ def test_host_batches_gather_the_rows_asked_for():
         assert torch.equal(batch, X[idx])
         seen.append(batch.data_ptr())
     assert seen[0] == seen[2] and seen[0] != seen[1]
+
+
+def test_batches_of_a_split_visit_only_its_rows():
+    # A training split given as row indices: each of its rows once per
+    # epoch, no other row, shuffled or not.
+    rows = torch.tensor([7, 2, 9, 4, 0])
+    data = TensorData(torch.arange(10.0).reshape(10, 1), torch.arange(10), rows)
+    assert len(data) == 5
+    for shuffle in (True, False):
+        iterator = BatchIterator(data, batch_size=2, shuffle=shuffle, seed=0)
+        order = torch.cat([yb for _, yb in iterator])
+        assert sorted(order.tolist()) == [0, 2, 4, 7, 9]
+        features = torch.cat([Xb[:, 0] for Xb, _ in iterator])
+        assert torch.equal(features.long(), torch.cat([yb for _, yb in iterator]))
+    assert [yb.tolist() for _, yb in BatchIterator(data, 2)] == [[7, 2], [9, 4], [0]]
