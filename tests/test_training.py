@@ -189,9 +189,9 @@ def test_batches_of_a_split_visit_only_its_rows():
     data = TensorData(torch.arange(10.0).reshape(10, 1), torch.arange(10), rows)
     assert len(data) == 5
     for shuffle in (True, False):
-        iterator = BatchIterator(data, batch_size=2, shuffle=shuffle, seed=0)
-        order = torch.cat([yb for _, yb in iterator])
+        batches = list(BatchIterator(data, batch_size=2, shuffle=shuffle, seed=0))
+        order = torch.cat([yb for _, yb in batches])
         assert sorted(order.tolist()) == [0, 2, 4, 7, 9]
-        features = torch.cat([Xb[:, 0] for Xb, _ in iterator])
-        assert torch.equal(features.long(), torch.cat([yb for _, yb in iterator]))
+        features = torch.cat([Xb[:, 0] for Xb, _ in batches])
+        assert torch.equal(features.long(), order)
     assert [yb.tolist() for _, yb in BatchIterator(data, 2)] == [[7, 2], [9, 4], [0]]
