@@ -513,10 +513,19 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         # call on the row numbers gives scikit-learn's split, in its order.
         if not self.early_stopping:
             return None, None, None
-        train_rows, val_rows = train_test_split(
-            np.arange(len(y_enc)), test_size=self.validation_fraction,
-            stratify=y_enc, random_state=rng,
-        )
+        try:
+            train_rows, val_rows = train_test_split(
+                np.arange(len(y_enc)), test_size=self.validation_fraction,
+                stratify=y_enc, random_state=rng,
+            )
+        except ValueError as exc:
+            raise ValueError(
+                "early_stopping=True cannot hold out a stratified validation set "
+                f"(validation_fraction={self.validation_fraction}) from "
+                f"{len(y_enc)} samples of {len(self.classes_)} classes: {exc} Set "
+                "early_stopping=False, raise validation_fraction, or give at "
+                "least 2 samples of every class."
+            ) from exc
         if len(val_rows) < 2:
             raise ValueError(
                 "The validation set is too small. Increase 'validation_fraction' "
