@@ -402,7 +402,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
     # -- fitting --------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, validation_data=None):
         """Fit the model to data X and targets y.
 
         Parameters
@@ -411,13 +411,19 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             The input data.
         y : array-like of shape (n_samples,)
             The target labels: ints, strings or any values ``np.unique`` sorts.
+        validation_data : tuple (X_val, y_val) or None, default=None
+            A fixed validation set, scored every epoch into ``history_``
+            ('valid_loss', 'valid_accuracy', 'valid_f1_macro') without
+            influencing training. With ``early_stopping=True`` it replaces
+            the ``validation_fraction`` split: training stops, and the best
+            weights are kept, on this set.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, validation_data=validation_data)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None):
@@ -533,7 +539,25 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             )
         return train_rows, X[val_rows], y_enc[val_rows]
 
-    def _fit(self, X, y, incremental):
+    def _validation_set(self, validation_data):
+        try:
+            X_val, y_val = validation_data
+        except (TypeError, ValueError) as exc:
+            raise ValueError("validation_data must be a pair (X_val, y_val).") from exc
+        X_val = self._validate_X(X_val, reset=False)
+        y_val = np.asarray(y_val)
+        if y_val.ndim != 1 or len(y_val) != len(X_val) or len(y_val) < 1:
+            raise ValueError(
+                f"validation_data's y_val must be 1-D with one label per row of "
+                f"X_val ({len(X_val)} rows), got shape {y_val.shape}."
+            )
+        unknown = np.setdiff1d(np.unique(y_val), self.classes_)
+        if unknown.size:
+            raise ValueError(f"validation_data's y_val has labels {unknown.tolist()} "
+                             f"that are not in y's classes {self.classes_.tolist()}.")
+        return X_val, np.searchsorted(self.classes_, y_val)
+
+    def _fit(self, X, y, incremental, validation_data=None):
         first_pass = not hasattr(self, "net_") or (
             not self.warm_start and not incremental
         )
@@ -545,7 +569,11 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        train_rows, X_val, y_val = self._split(X, y_enc, rng)
+        if validation_data is not None:
+            train_rows = None
+            X_val, y_val = self._validation_set(validation_data)
+        else:
+            train_rows, X_val, y_val = self._split(X, y_enc, rng)
         n_train = len(X) if train_rows is None else len(train_rows)
         batch_size = self._batch_size(n_train)
         if self.batch_norm and batch_size == 1:
