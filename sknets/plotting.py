@@ -340,7 +340,7 @@ def plot_search_results(search, param, metric=None, title=None):
     ax.plot(keys, [best[k] for k in keys], "-", color="C1", label="best at each value")
     if numeric:
         positive = all(v > 0 for v in xs)
-        if positive and max(xs) / min(xs) >= 100:
+        if positive and max(xs) / min(xs) >= 10:
             ax.set_xscale("log")
     else:
         ax.set_xticks(range(len(order)), order, rotation=30, ha="right")

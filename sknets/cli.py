@@ -1,0 +1,290 @@
+"""The ``sknets`` command: ``sknets compare`` runs a comparison study.
+
+Examples::
+
+    sknets compare
+    sknets compare --model cnn --dataset fashion-mnist --max-iter 10 \\
+        --param learning_rate_init=0.01,0.001 --output runs/fashion-cnn
+    sknets compare --param "hidden_layer_sizes=(128,);(256,128)" --cv 3
+    sknets compare --config study.toml
+"""
+
+import argparse
+import ast
+import sys
+from pathlib import Path
+
+import numpy as np
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from . import __version__
+
+__all__ = ["main", "parse_param"]
+
+MODELS = {"mlp": "MLPClassifierTorch", "cnn": "CNNClassifierTorch"}
+DEFAULT_GRIDS = {
+    # Width x depth x learning rate: six candidates, seconds each on digits.
+    "mlp": {"hidden_layer_sizes": [(64,), (128,), (64, 64)],
+            "learning_rate_init": [1e-3, 1e-2]},
+    "cnn": {"conv_layers": [((16, 3),), ((16, 3), (32, 3))],
+            "learning_rate_init": [1e-3, 1e-2]},
+}
+SYNTAX = ("--param NAME=V1,V2,... with Python literals or bare words, e.g. "
+          "learning_rate_init=0.01,0.001 or loss=cross_entropy,mse; separate "
+          "values that contain commas with ';', e.g. "
+          "\"hidden_layer_sizes=(128,);(256,128)\"")
+
+
+class UsageError(ValueError):
+    """A command-line value sknets cannot use, with what to write instead."""
+
+
+def _split_values(text):
+    if ";" in text:
+        return [part for part in text.split(";") if part.strip()]
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    return [part for part in parts if part.strip()]
+
+
+def _literal(text):
+    text = text.strip()
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        if text.replace("_", "").replace("-", "").isalnum():
+            return text  # a bare word: an option string such as relu
+        raise
+
+
+def parse_param(text, valid_names):
+    """Parse one ``--param NAME=V1,V2`` into (name, list of values).
+
+    Parameters
+    ----------
+    text : str
+        The option's value.
+    valid_names : collection of str
+        The estimator's parameter names.
+
+    Returns
+    -------
+    name : str
+    values : list
+
+    Examples
+    --------
+    >>> from sknets.cli import parse_param
+    >>> parse_param("hidden_layer_sizes=(128,);(256,128)", {"hidden_layer_sizes"})
+    ('hidden_layer_sizes', [(128,), (256, 128)])
+    >>> parse_param("loss=cross_entropy,mse", {"loss"})
+    ('loss', ['cross_entropy', 'mse'])
+    """
+    name, sep, values = text.partition("=")
+    name = name.strip()
+    if not sep or not name or not values.strip():
+        raise UsageError(f"Cannot read --param {text!r}. Write {SYNTAX}.")
+    if name not in valid_names:
+        raise UsageError(f"Unknown parameter {name!r}. The parameters are: "
+                         f"{', '.join(sorted(valid_names))}.")
+    try:
+        parsed = [_literal(part) for part in _split_values(values)]
+    except (ValueError, SyntaxError) as exc:
+        raise UsageError(f"Cannot read the values of --param {text!r} ({exc}). "
+                         f"Write {SYNTAX}.") from None
+    return name, parsed
+
+
+def _load_dataset(spec):
+    """(X, y, X_test, y_test, class_names) for a --dataset value."""
+    from .datasets import (
+        DATASETS,
+        load_digits_images,
+        load_fashion_mnist,
+        load_image_folder,
+        load_mnist,
+        read_idx,
+    )
+
+    kind, _, path = spec.partition(":")
+    if spec == "digits":
+        X, y = load_digits_images(return_X_y=True)
+        return X, y, None, None, None
+    if spec in ("mnist", "fashion-mnist"):
+        loader = load_mnist if spec == "mnist" else load_fashion_mnist
+        train = loader()
+        X_test, y_test = loader(kind="test", return_X_y=True)
+        return train.data, train.target, X_test, y_test, train.target_names
+    if kind == "idx" and path:
+        arrays = {}
+        for part, (images, labels) in {
+                "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+                "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}.items():
+            found = []
+            for name in (images, labels):
+                candidates = [Path(path) / f"{name}.gz", Path(path) / name]
+                hit = next((c for c in candidates if c.exists()), None)
+                if hit is None:
+                    raise UsageError(f"--dataset {spec}: {path} lacks {name}(.gz).")
+                found.append(read_idx(hit))
+            X = found[0].reshape(len(found[0]), -1).astype(np.float32) / 255
+            arrays[part] = (X, found[1].astype(np.int64))
+        return (*arrays["train"], *arrays["test"], None)
+    if kind == "folder" and path:
+        data = load_image_folder(path)
+        return data.data, data.target, None, None, data.target_names
+    raise UsageError(f"Unknown --dataset {spec!r}; use digits, mnist, fashion-mnist "
+                     f"(see {sorted(DATASETS)}), idx:PATH or folder:PATH.")
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="sknets", description=__doc__.split(
+        "\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"sknets {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "compare", help="compare a grid of configurations and write a report",
+        description="Train every candidate of a grid, pick the best by validation "
+                    "macro-F1, test it, and write results.csv, report.html, "
+                    "report.md and figures.")
+    run.add_argument("--model", choices=sorted(MODELS))
+    run.add_argument("--dataset", help="digits (default), mnist, fashion-mnist, "
+                                       "idx:PATH or folder:PATH")
+    run.add_argument("--param", action="append", default=None, metavar="NAME=VALUES",
+                     help=SYNTAX)
+    run.add_argument("--cv", help="'holdout' (default) or a number of folds")
+    run.add_argument("--test-size", type=float)
+    run.add_argument("--n-jobs", type=int)
+    run.add_argument("--output", help="output folder (default runs/<model>-<dataset>)")
+    run.add_argument("--config", help="a TOML file with the same fields")
+    run.add_argument("--max-iter", type=int)
+    run.add_argument("--random-state", type=int)
+    run.add_argument("--device")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def _settings(args):
+    settings = {"model": "mlp", "dataset": "digits", "param": None, "cv": "holdout",
+                "test_size": 0.2, "n_jobs": None, "output": None, "max_iter": 60,
+                "random_state": 0, "device": "auto"}
+    if args.config:
+        try:
+            config = tomllib.loads(Path(args.config).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise UsageError(f"Cannot read --config {args.config}: {exc}") from None
+        unknown = set(config) - set(settings) - {"params"}
+        if unknown:
+            raise UsageError(f"Unknown field(s) {sorted(unknown)} in {args.config}; "
+                             f"the fields are {sorted(set(settings) | {'params'})}.")
+        settings.update({k: v for k, v in config.items() if k != "params"})
+        if "params" in config:
+            settings["grid"] = config["params"]
+    for key in settings:
+        value = getattr(args, key, None)
+        if value is not None:
+            settings[key] = value
+    if settings["model"] not in MODELS:
+        raise UsageError(f"--model must be one of {sorted(MODELS)}.")
+    cv = str(settings["cv"])
+    if cv != "holdout":
+        if not cv.isdigit() or int(cv) < 2:
+            raise UsageError(f"--cv must be 'holdout' or a number of folds >= 2, "
+                             f"got {cv!r}.")
+        cv = int(cv)
+    settings["cv"] = cv
+    return settings
+
+
+def _grid(settings, estimator):
+    valid = set(estimator.get_params())
+    if settings.get("grid") is not None:
+        grid = {}
+        for name, values in settings["grid"].items():
+            if name not in valid:
+                raise UsageError(f"Unknown parameter {name!r}. The parameters are: "
+                                 f"{', '.join(sorted(valid))}.")
+            values = values if isinstance(values, list) else [values]
+            grid[name] = [tuple(tuple(v) if isinstance(v, list) else v for v in x)
+                          if isinstance(x, list) else x for x in values]
+    elif settings["param"]:
+        grid = dict(parse_param(text, valid) for text in settings["param"])
+    else:
+        grid = DEFAULT_GRIDS[settings["model"]]
+    return grid
+
+
+def run_compare(settings):
+    from . import CNNClassifierTorch, MLPClassifierTorch
+    from .compare import compare
+
+    cls = {"mlp": MLPClassifierTorch, "cnn": CNNClassifierTorch}[settings["model"]]
+    estimator = cls(max_iter=settings["max_iter"],
+                    random_state=settings["random_state"], device=settings["device"])
+    grid = _grid(settings, estimator)
+    X, y, X_test, y_test, class_names = _load_dataset(settings["dataset"])
+    dataset = settings["dataset"].replace(":", "-").replace("/", "_")
+    output = settings["output"] or f"runs/{settings['model']}-{dataset}"
+    result = compare(estimator, grid, X, y, X_test, y_test, cv=settings["cv"],
+                     n_jobs=settings["n_jobs"], output_dir=output,
+                     test_size=settings["test_size"],
+                     random_state=settings["random_state"],
+                     class_names=class_names, verbose=not settings.get("quiet"))
+    summary = result.evaluation.summary()
+    frame = result.results
+    columns = [c for c in frame.columns if c != "candidate" and not c.startswith(
+        ("mean_", "std_"))] + ["mean_f1_macro", "mean_accuracy", "mean_roc_auc_ovr"]
+    columns = [c for c in columns if c in frame and c not in ("width", "depth")]
+    print(frame[columns].head(10).to_string(index=False, max_colwidth=30,
+                                            float_format=lambda v: f"{v:.4f}"))
+    print(f"\nbest: {result.best_params_}")
+    print(f"test accuracy {summary['accuracy']:.4f}, macro-F1 {summary['f1_macro']:.4f}"
+          f" on {summary['n_samples']} samples")
+    if result.reused:
+        print(f"resumed: {len(result.reused)} candidate(s) from an earlier run, "
+              f"{len(result.fitted)} fitted now")
+    print(f"report: {Path(output) / 'report.html'}")
+    return result
+
+
+def main(argv=None):
+    """Entry point of the ``sknets`` console script.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        Arguments; None reads ``sys.argv``.
+
+    Returns
+    -------
+    status : int
+        0 on success, 2 for unusable arguments, 130 when interrupted.
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = _settings(args)
+        settings["quiet"] = args.quiet
+        run_compare(settings)
+    except UsageError as exc:
+        parser.error(str(exc))
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"sknets: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nsknets: interrupted; finished candidates are saved, rerun the same "
+              "command to resume.", file=sys.stderr)
+        return 130
+    return 0
