@@ -107,6 +107,7 @@ def _run_candidate(estimator, params, data, protocol, scoring, folder):
     with warnings.catch_warnings():
         _quiet()
         model = clone(estimator).set_params(**params)
+        model._epoch_progress = protocol.get("epoch_progress", False)
         X_train, y_train, X_val, y_val = data
         start = time.perf_counter()
         if protocol["cv"] == "holdout":
@@ -118,7 +119,8 @@ def _run_candidate(estimator, params, data, protocol, scoring, folder):
             folds = StratifiedKFold(protocol["cv"], shuffle=True,
                                     random_state=protocol["random_state"])
             result = cross_validate(model, X_train, y_train, cv=folds,
-                                    scoring=scoring, return_estimator=True)
+                                    scoring=scoring, return_estimator=True,
+                                    n_jobs=protocol.get("n_jobs"))
             fit_time = float(np.sum(result["fit_time"]))
             scores = {name: [float(v) for v in result[f"test_{name}"]]
                       for name in scoring}
@@ -254,8 +256,10 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
         else:
             todo.append(params)
     reused = sorted(records)
-    progress = tqdm(total=len(candidates), initial=len(records), disable=not verbose,
-                    desc="candidates", unit="candidate")
+    folds = 1 if cv == "holdout" else cv
+    progress = tqdm(total=len(candidates) * folds, initial=len(records) * folds,
+                    disable=not verbose, unit="fit",
+                    desc="candidates" if folds == 1 else f"candidates x {folds} folds")
     parallel_candidates = cv == "holdout" and n_jobs not in (None, 1)
     if parallel_candidates:
         jobs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
@@ -263,7 +267,7 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
             for params in todo)
         for record in jobs:
             records[record["name"]] = record
-            progress.update()
+            progress.update(folds)
     else:
         base = estimator
         if cv != "holdout" and n_jobs not in (None, 1):
@@ -273,11 +277,12 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
             scoring_jobs = None
         for params in todo:
             progress.set_postfix_str(candidate_name(params)[:60])
-            record = _run_candidate(base, params, data, {**protocol,
-                                                         "n_jobs": scoring_jobs},
+            record = _run_candidate(base, params, data,
+                                    {**protocol, "n_jobs": scoring_jobs,
+                                     "epoch_progress": verbose and cv == "holdout"},
                                     scoring, models)
             records[record["name"]] = record
-            progress.update()
+            progress.update(folds)
     progress.close()
 
     results = _results_frame(estimator, candidates, records, scoring, refit)

@@ -737,6 +737,23 @@ class BatchProgressBar(Callback):
         self.bar_.close()
 
 
+class EpochProgressBar(Callback):
+    """A tqdm bar over the epochs of a fit, showing the last training loss."""
+
+    def on_train_begin(self, net, **kwargs):
+        from tqdm.auto import tqdm
+
+        self.bar_ = tqdm(total=net.max_epochs, desc="epochs", leave=False,
+                         unit="epoch")
+
+    def on_epoch_end(self, net, **kwargs):
+        self.bar_.set_postfix(loss=f"{net.history[-1]['train_loss']:.4f}")
+        self.bar_.update()
+
+    def on_train_end(self, net, **kwargs):
+        self.bar_.close()
+
+
 def _fused_if_supported(optimizer_class, params, **kwargs):
     # The fused kernels (CPU and CUDA, torch >= 2.4) update every parameter in
     # one call: about 15% off a small network's step on CPU.
@@ -824,6 +841,9 @@ def make_net(estimator, module, criterion, batch_size, device, seed, drop_single
         callbacks.append(("epoch_logger", EpochLogger()))
     if estimator.verbose and int(estimator.verbose) >= 2:
         callbacks.append(("progress_bar", BatchProgressBar()))
+    if getattr(estimator, "_epoch_progress", False):
+        # Set by sknets.compare on its own copies of the estimator.
+        callbacks.append(("epoch_progress", EpochProgressBar()))
     net = SknetsNet(
         module,
         criterion=criterion,
