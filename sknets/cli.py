@@ -11,6 +11,7 @@ Examples::
 
 import argparse
 import ast
+import contextlib
 import sys
 from pathlib import Path
 
@@ -41,6 +42,10 @@ SYNTAX = ("--param NAME=V1,V2,... with Python literals or bare words, e.g. "
 
 class UsageError(ValueError):
     """A command-line value sknets cannot use, with what to write instead."""
+
+
+class ClusterError(RuntimeError):
+    """The Dask cluster lost work; what was finished is saved."""
 
 
 def _split_values(text):
@@ -172,6 +177,9 @@ def _parser():
     run.add_argument("--max-iter", type=int)
     run.add_argument("--random-state", type=int)
     run.add_argument("--device")
+    run.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                     help="run the candidates on a running dask.distributed "
+                          "scheduler (pip install 'sknets[distributed]')")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -179,7 +187,7 @@ def _parser():
 def _settings(args):
     settings = {"model": "mlp", "dataset": "digits", "param": None, "cv": "holdout",
                 "test_size": 0.2, "n_jobs": None, "output": None, "max_iter": 60,
-                "random_state": 0, "device": "auto"}
+                "random_state": 0, "device": "auto", "scheduler": None}
     if args.config:
         try:
             config = tomllib.loads(Path(args.config).read_text())
@@ -226,6 +234,40 @@ def _grid(settings, estimator):
     return grid
 
 
+@contextlib.contextmanager
+def _backend(scheduler):
+    """joblib's backend for the run: local, or a dask.distributed scheduler."""
+    if scheduler is None:
+        yield None
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UsageError("--scheduler needs dask.distributed: pip install "
+                         "'sknets[distributed]'.") from None
+    from joblib import parallel_config
+
+    try:
+        client = Client(scheduler, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        raise UsageError(f"Cannot reach the scheduler at {scheduler}: {exc}. Start "
+                         "one with `dask scheduler` and workers with `dask worker "
+                         f"{scheduler}`.") from None
+    from concurrent.futures import CancelledError
+
+    from distributed.scheduler import KilledWorker
+
+    with client, parallel_config(backend="dask"):
+        try:
+            yield -1  # as many candidates at once as the cluster takes
+        except (CancelledError, KilledWorker) as exc:
+            raise ClusterError(
+                f"A Dask worker died during the run ({type(exc).__name__}: {exc}). "
+                "The candidates finished so far are saved: rerun the same command "
+                "to resume."
+            ) from exc
+
+
 def run_compare(settings):
     from . import CNNClassifierTorch, MLPClassifierTorch
     from .compare import compare
@@ -237,11 +279,12 @@ def run_compare(settings):
     X, y, X_test, y_test, class_names = _load_dataset(settings["dataset"])
     dataset = settings["dataset"].replace(":", "-").replace("/", "_")
     output = settings["output"] or f"runs/{settings['model']}-{dataset}"
-    result = compare(estimator, grid, X, y, X_test, y_test, cv=settings["cv"],
-                     n_jobs=settings["n_jobs"], output_dir=output,
-                     test_size=settings["test_size"],
-                     random_state=settings["random_state"],
-                     class_names=class_names, verbose=not settings.get("quiet"))
+    with _backend(settings["scheduler"]) as n_jobs:
+        result = compare(estimator, grid, X, y, X_test, y_test, cv=settings["cv"],
+                         n_jobs=settings["n_jobs"] or n_jobs, output_dir=output,
+                         test_size=settings["test_size"],
+                         random_state=settings["random_state"],
+                         class_names=class_names, verbose=not settings.get("quiet"))
     summary = result.evaluation.summary()
     frame = result.results
     columns = [c for c in frame.columns if c != "candidate" and not c.startswith(
@@ -270,7 +313,8 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success, 2 for unusable arguments, 130 when interrupted.
+        0 on success, 1 when a Dask worker died (rerun to resume), 2 for
+        unusable arguments, 130 when interrupted.
     """
     parser = _parser()
     args = parser.parse_args(argv)
@@ -283,6 +327,9 @@ def main(argv=None):
     except (FileNotFoundError, ValueError) as exc:
         print(f"sknets: error: {exc}", file=sys.stderr)
         return 2
+    except ClusterError as exc:
+        print(f"sknets: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\nsknets: interrupted; finished candidates are saved, rerun the same "
               "command to resume.", file=sys.stderr)

@@ -102,8 +102,13 @@ def _quiet():
     warnings.simplefilter("ignore", ConvergenceWarning)
 
 
-def _run_candidate(estimator, params, data, protocol, scoring, folder):
-    """Fit one candidate, save its model and its record; return the record."""
+def _run_candidate(estimator, params, data, protocol, scoring):
+    """Fit and score one candidate; return its record and its model.
+
+    Runs wherever joblib sends it (a worker process, a Dask worker on another
+    machine); the caller saves what it returns, so workers need no shared
+    file system.
+    """
     with warnings.catch_warnings():
         _quiet()
         model = clone(estimator).set_params(**params)
@@ -125,11 +130,17 @@ def _run_candidate(estimator, params, data, protocol, scoring, folder):
             scores = {name: [float(v) for v in result[f"test_{name}"]]
                       for name in scoring}
             model = result["estimator"][0]  # fold 0's curves stand for the rest
-    name = candidate_name(params)
-    save(model, folder / f"{name}.safetensors")
-    record = {"name": name, "params": _encode(params, "params"), "scores": scores,
-              "fit_time": fit_time, "history": _encode(model.history_, "history")}
-    _write_json(folder / f"{name}.json", record)
+        model.__dict__.pop("_epoch_progress", None)
+    record = {"name": candidate_name(params), "params": _encode(params, "params"),
+              "scores": scores, "fit_time": fit_time,
+              "history": _encode(model.history_, "history")}
+    return record, model
+
+
+def _keep(record, model, folder):
+    # The model first, then its record: a record always has its model.
+    save(model, folder / f"{record['name']}.safetensors")
+    _write_json(folder / f"{record['name']}.json", record)
     return record
 
 
@@ -263,10 +274,10 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
     parallel_candidates = cv == "holdout" and n_jobs not in (None, 1)
     if parallel_candidates:
         jobs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            delayed(_run_candidate)(estimator, params, data, protocol, scoring, models)
+            delayed(_run_candidate)(estimator, params, data, protocol, scoring)
             for params in todo)
-        for record in jobs:
-            records[record["name"]] = record
+        for record, model in jobs:
+            records[record["name"]] = _keep(record, model, models)
             progress.update(folds)
     else:
         base = estimator
@@ -277,11 +288,11 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
             scoring_jobs = None
         for params in todo:
             progress.set_postfix_str(candidate_name(params)[:60])
-            record = _run_candidate(base, params, data,
-                                    {**protocol, "n_jobs": scoring_jobs,
+            record, model = _run_candidate(
+                base, params, data, {**protocol, "n_jobs": scoring_jobs,
                                      "epoch_progress": verbose and cv == "holdout"},
-                                    scoring, models)
-            records[record["name"]] = record
+                scoring)
+            records[record["name"]] = _keep(record, model, models)
             progress.update(folds)
     progress.close()
 

@@ -1,0 +1,141 @@
+"""Grid searches on a dask.distributed cluster, through joblib's Dask backend."""
+
+import os
+import signal
+import threading
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from joblib import parallel_config
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+
+from sknets import CNNClassifierTorch, MLPClassifierTorch
+from sknets.cli import main
+
+distributed = pytest.importorskip("distributed")
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _cluster():
+    return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                    host="127.0.0.1", dashboard_address=None,
+                                    silence_logs=50)
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = _cluster()
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def _torch_threads():
+    import torch
+
+    return torch.get_num_threads()
+
+
+def test_searches_on_the_cluster_equal_local_ones(client, small_digits):
+    # The same random_state gives the same best_params_ and the same scores.
+    X, _, y, _ = small_digits
+    searches = [
+        (MLPClassifierTorch(max_iter=8, random_state=0, device="cpu"),
+         {"hidden_layer_sizes": [(16,), (32,)], "learning_rate_init": [1e-3, 1e-2]}),
+        (CNNClassifierTorch(max_iter=3, random_state=0, device="cpu"),
+         {"conv_layers": [((4, 3),), ((8, 3),)]}),
+    ]
+    for estimator, grid in searches:
+        with parallel_config(backend="dask"):
+            remote = GridSearchCV(estimator, grid, cv=2, n_jobs=-1).fit(X, y)
+        local = GridSearchCV(estimator, grid, cv=2, n_jobs=1).fit(X, y)
+        assert remote.best_params_ == local.best_params_
+        np.testing.assert_allclose(remote.cv_results_["mean_test_score"],
+                                   local.cv_results_["mean_test_score"], atol=1e-6)
+    # One thread per worker (Dask's nanny sets OMP_NUM_THREADS=1).
+    assert set(client.run(_torch_threads).values()) == {1}
+
+
+def test_compare_command_on_a_scheduler(client, tmp_path):
+    # `sknets compare --scheduler` runs the candidates on the cluster.
+    output = tmp_path / "run"
+    status = main(["compare", "--scheduler", client.scheduler.address, "--max-iter",
+                   "3", "--param", "learning_rate_init=0.01,0.001", "--output",
+                   str(output), "--quiet"])
+    assert status == 0
+    assert len(pd.read_csv(output / "results.csv")) == 2
+    assert (output / "report.html").exists()
+
+
+def test_a_killed_worker_never_hangs_the_search(small_digits):
+    # A worker killed mid-search: the search finishes (Dask reruns the lost
+    # work on the restarted worker) or fails clearly, within the time limit.
+    X, _, y, _ = small_digits
+    cluster = _cluster()
+    client = distributed.Client(cluster)
+    outcome = {}
+
+    def search():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                with parallel_config(backend="dask"):
+                    outcome["search"] = GridSearchCV(
+                        MLPClassifierTorch(max_iter=60, random_state=0, device="cpu"),
+                        {"alpha": [1e-4, 1e-3, 1e-2, 1e-1]}, cv=2, n_jobs=-1,
+                    ).fit(X, y)
+        except Exception as exc:  # a failure must be an exception, not a hang
+            outcome["error"] = exc
+
+    try:
+        pids = client.run(os.getpid)
+        runner = threading.Thread(target=search, daemon=True)
+        runner.start()
+        time.sleep(1.5)
+        os.kill(next(iter(pids.values())), signal.SIGKILL)
+        runner.join(timeout=150)
+        assert not runner.is_alive(), "the search hung after a worker was killed"
+        if "search" in outcome:
+            assert outcome["search"].best_params_["alpha"] in (1e-4, 1e-3, 1e-2, 1e-1)
+        else:
+            assert str(outcome["error"]), "the failure has no message"
+    finally:
+        client.close()
+        cluster.close()
+
+
+def test_compare_survives_a_killed_worker_by_resuming(tmp_path, capsys):
+    # `sknets compare --scheduler` with a worker killed mid-run either
+    # finishes or stops with a clear message; rerunning completes the study,
+    # fitting only what was missing.
+    cluster = _cluster()
+    client = distributed.Client(cluster)
+    output = tmp_path / "run"
+    args = ["compare", "--scheduler", cluster.scheduler_address, "--max-iter", "80",
+            "--param", "learning_rate_init=0.01,0.003,0.001,0.0003", "--output",
+            str(output), "--quiet"]
+    status = {}
+    try:
+        pids = client.run(os.getpid)
+        runner = threading.Thread(target=lambda: status.update(first=main(args)),
+                                  daemon=True)
+        runner.start()
+        time.sleep(2.0)
+        os.kill(next(iter(pids.values())), signal.SIGKILL)
+        runner.join(timeout=150)
+        assert not runner.is_alive(), "the run hung after a worker was killed"
+        if status["first"] != 0:
+            assert status["first"] == 1
+            assert "A Dask worker died" in capsys.readouterr().err
+            time.sleep(1.0)  # the nanny restarts the worker
+            assert main(args) == 0
+        assert len(pd.read_csv(output / "results.csv")) == 4
+    finally:
+        client.close()
+        cluster.close()
