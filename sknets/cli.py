@@ -315,6 +315,17 @@ def main(argv=None):
     status : int
         0 on success, 1 when a Dask worker died (rerun to resume), 2 for
         unusable arguments, 130 when interrupted.
+
+    Examples
+    --------
+    >>> import contextlib, io, tempfile
+    >>> from sknets.cli import main
+    >>> with contextlib.redirect_stdout(io.StringIO()) as printed:
+    ...     status = main(["compare", "--max-iter", "2", "--param",
+    ...                    "alpha=0.0001,0.01", "--output", tempfile.mkdtemp(),
+    ...                    "--quiet"])
+    >>> status, "best: {'alpha'" in printed.getvalue()
+    (0, True)
     """
     parser = _parser()
     args = parser.parse_args(argv)

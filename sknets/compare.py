@@ -166,6 +166,14 @@ class ComparisonResult:
     fitted, reused : list of str
         The candidates fitted by this call, and those found done by an
         earlier, interrupted run.
+
+    Examples
+    --------
+    Returned by ``compare`` (see its example); its attributes are plain:
+
+    >>> from sknets.compare import ComparisonResult
+    >>> ComparisonResult(best_params_={"alpha": 0.1}).best_params_
+    {'alpha': 0.1}
     """
 
     def __init__(self, **attributes):
@@ -222,6 +230,21 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
     Returns
     -------
     result : ComparisonResult
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sknets import MLPClassifierTorch
+    >>> from sknets.compare import compare
+    >>> from sknets.datasets import load_digits_images
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> result = compare(MLPClassifierTorch(max_iter=5, random_state=0),
+    ...                  {"learning_rate_init": [1e-2, 1e-3]}, X, y,
+    ...                  output_dir=tempfile.mkdtemp(), verbose=False)
+    >>> len(result.results), result.best_params_
+    (2, {'learning_rate_init': 0.01})
+    >>> sorted(p.name for p in result.output_dir.iterdir())[:4]
+    ['best_model.safetensors', 'figures', 'models', 'report.html']
     """
     output = Path(output_dir)
     models = output / "models"

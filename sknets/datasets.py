@@ -171,7 +171,17 @@ DATASETS = {
 
 
 class DownloadError(OSError):
-    """A dataset file could not be downloaded and verified from any mirror."""
+    """A dataset file could not be downloaded and verified from any mirror.
+
+    Its message lists every mirror tried and why it failed; nothing is left
+    on disk.
+
+    Examples
+    --------
+    >>> from sknets.datasets import DownloadError
+    >>> issubclass(DownloadError, OSError)
+    True
+    """
 
 
 def _user_dirs(data_home):
@@ -316,6 +326,26 @@ _LOADER_DOC = """Load {title}'s {{kind}} images, 28x28 grey pixels in [0, 1].
         When the files are absent, saying how to get them.
     DownloadError
         When no mirror serves a file with the right checksum.
+
+    Examples
+    --------
+    A folder with tiny files in the IDX format (magic number, dimensions,
+    big-endian values):
+
+    >>> import gzip, os, tempfile
+    >>> import numpy as np
+    >>> from sknets.datasets import {func}
+    >>> home = tempfile.mkdtemp()
+    >>> def idx(array):
+    ...     head = bytes([0, 0, 8, array.ndim]) + np.array(array.shape, ">u4").tobytes()
+    ...     return gzip.compress(head + array.tobytes())
+    >>> images, labels = np.zeros((3, 28, 28), np.uint8), np.array([1, 0, 1], np.uint8)
+    >>> for name, array in [("train-images-idx3-ubyte.gz", images),
+    ...                     ("train-labels-idx1-ubyte.gz", labels)]:
+    ...     _ = open(os.path.join(home, name), "wb").write(idx(array))
+    >>> X, y = {func}(data_home=home, return_X_y=True)
+    >>> X.shape, X.dtype, y.tolist()
+    ((3, 784), dtype('float32'), [1, 0, 1])
     """
 
 
@@ -331,9 +361,10 @@ def load_fashion_mnist(data_home=None, kind="train", download=False, *,
                              return_X_y)
 
 
-load_mnist.__doc__ = _LOADER_DOC.format(title="MNIST", name="mnist", system="")
+load_mnist.__doc__ = _LOADER_DOC.format(title="MNIST", name="mnist", system="",
+                                        func="load_mnist")
 load_fashion_mnist.__doc__ = _LOADER_DOC.format(
-    title="Fashion-MNIST", name="fashion-mnist",
+    title="Fashion-MNIST", name="fashion-mnist", func="load_fashion_mnist",
     system=", then ``/usr/share/datasets/fashion-mnist``, where the Debian "
            "package ``dataset-fashion-mnist`` installs them",
 )

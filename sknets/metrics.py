@@ -241,6 +241,15 @@ class Evaluation:
         The labels and the predictions.
     y_proba : ndarray of shape (n_samples, n_classes)
         ``predict_proba``, for ROC curves.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknets.metrics import Evaluation
+    >>> proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    >>> report = Evaluation(["a", "b", "b"], ["a", "b", "a"], proba, ["a", "b"])
+    >>> round(report.accuracy, 3), report.recall.tolist(), report.roc_auc.tolist()
+    (0.667, [1.0, 0.5], [1.0, 1.0])
     """
 
     _SUMMARY = [("accuracy", "accuracy"), ("precision_macro", "macro precision"),

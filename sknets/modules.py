@@ -223,6 +223,14 @@ class BinaryLogits(nn.Module):
     A binary classifier keeps scikit-learn's single output unit (so its last
     coefficient matrix has one column) while every loss and ``predict_proba``
     see two classes: the softmax of ``(0, z)`` is ``(1 - sigmoid(z), sigmoid(z))``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sknets.modules import BinaryLogits
+    >>> BinaryLogits()(torch.tensor([[2.0]])).softmax(dim=1)[0, 1].item() == (
+    ...     torch.sigmoid(torch.tensor(2.0)).item())
+    True
     """
 
     def forward(self, z):

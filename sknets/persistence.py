@@ -369,6 +369,24 @@ def load(path, device=None):
     ModelFileError
         (a ValueError) when the file is truncated, tampered with or not an
         sknets model, saying what is wrong.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from sknets import CNNClassifierTorch
+    >>> from sknets.persistence import ModelFileError, load, save
+    >>> X, y = np.random.RandomState(0).rand(20, 16), np.arange(20) % 2
+    >>> path = os.path.join(tempfile.mkdtemp(), "cnn.safetensors")
+    >>> save(CNNClassifierTorch(max_iter=1, random_state=0).fit(X, y), path)
+    >>> load(path).image_shape_
+    (1, 4, 4)
+    >>> _ = open(path, "r+b").truncate(100)
+    >>> try:
+    ...     load(path)
+    ... except ModelFileError as error:
+    ...     print("refused:", str(error)[-40:])
+    refused: ...
     """
     header, tensors = _read(path)
     name = header.get("estimator")

@@ -308,6 +308,16 @@ def plot_search_results(search, param, metric=None, title=None):
     -------
     fig : matplotlib.figure.Figure
         One axes.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sknets.plotting import plot_search_results
+    >>> results = pd.DataFrame({"learning_rate_init": [0.1, 0.01, 0.001],
+    ...                         "mean_f1_macro": [0.5, 0.9, 0.8]})
+    >>> fig = plot_search_results(results, "learning_rate_init")
+    >>> fig.axes[0].get_xscale(), fig.axes[0].get_ylabel()
+    ('log', 'f1_macro')
     """
     from .metrics import search_results_frame
 

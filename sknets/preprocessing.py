@@ -356,7 +356,7 @@ width) or (n_samples, channels, height, width)
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_features_in_)
+        X_new : ndarray of shape (n_samples, `n_features_in_`)
             float32 rows.
         """
         X_new = super().transform(X)

@@ -102,11 +102,40 @@ def intra_op_threads(n_threads):
 
 
 class DivergenceWarning(UserWarning):
-    """Warning raised when the training loss becomes NaN or infinite."""
+    """Warning raised when the training loss becomes NaN or infinite.
+
+    Training then stops and the weights roll back to the last finite epoch;
+    the epoch is marked ``'diverged'`` in ``history_``.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from sknets import DivergenceWarning, MLPClassifierTorch
+    >>> X, y = np.random.RandomState(0).rand(40, 3) * 1e4, np.arange(40) % 2
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     clf = MLPClassifierTorch(solver="sgd", learning_rate_init=1e6,
+    ...                              max_iter=3, random_state=0).fit(X, y)
+    >>> any(issubclass(w.category, DivergenceWarning) for w in caught)
+    True
+    >>> clf.history_[-1]["diverged"]
+    True
+    """
 
 
 class NonFiniteInput(ValueError):
-    """A chunk of prediction input sums to NaN or infinity."""
+    """A chunk of prediction input sums to NaN or infinity.
+
+    Raised by ``SknetsNet.predict_logits(check_finite=True)``; the estimators
+    catch it and run scikit-learn's exact check, whose message users see.
+
+    Examples
+    --------
+    >>> from sknets.training import NonFiniteInput
+    >>> issubclass(NonFiniteInput, ValueError)
+    True
+    """
 
 
 class TensorData(torch.utils.data.Dataset):
@@ -121,6 +150,14 @@ class TensorData(torch.utils.data.Dataset):
     indices : torch.Tensor of shape (n_used,) or None, default=None
         The rows that form the dataset (a training split taken without
         copying X); None means all of them.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sknets.training import TensorData
+    >>> data = TensorData(torch.zeros(5, 2), torch.arange(5), torch.tensor([4, 1]))
+    >>> len(data), data[0][1].item()
+    (2, 4)
     """
 
     def __init__(self, X, y, indices=None):
@@ -281,6 +318,17 @@ class SknetsNet(NeuralNetClassifier):
     predict_chunk : int, default=256
         Rows per forward pass when predicting on the CPU (see
         ``predict_logits``).
+
+    Examples
+    --------
+    Every fitted estimator keeps its net as ``net_``:
+
+    >>> import numpy as np
+    >>> from sknets import MLPClassifierTorch
+    >>> X, y = np.random.RandomState(0).rand(30, 4), np.arange(30) % 3
+    >>> net = MLPClassifierTorch(max_iter=2, random_state=0).fit(X, y).net_
+    >>> type(net).__name__, len(net.history), net.history[-1]["train_batch_count"]
+    ('SknetsNet', 2, 1)
     """
 
     def __init__(self, *args, alpha=0.0, drop_single=False, predict_chunk=256,
@@ -537,6 +585,20 @@ class ConvergenceMonitor(Callback):
         Whether to divide the learning rate by 5 instead of stopping.
     verbose : bool
         Whether to print why training stopped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknets import MLPClassifierTorch
+    >>> X, y = np.random.RandomState(0).rand(30, 4), np.arange(30) % 2
+    >>> clf = MLPClassifierTorch(tol=1.0, n_iter_no_change=2, max_iter=50).fit(X, y)
+    >>> monitor = dict(clf.net_.callbacks_)["convergence"]
+
+    The first epoch improves on infinity; the next three improve by less
+    than ``tol``, which is more than ``n_iter_no_change``:
+
+    >>> clf.n_iter_, monitor.stop_reason_.startswith("Training loss did not improve")
+    (4, True)
     """
 
     def __init__(self, tol, n_iter_no_change, early_stopping, adaptive, verbose):
@@ -670,6 +732,16 @@ class LearningRateSchedule(Callback):
     estimator : BaseTorchClassifier
         Supplies ``learning_rate``, ``learning_rate_init``, ``power_t``,
         ``lr_step_size``, ``lr_gamma`` and ``max_iter``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknets import MLPClassifierTorch
+    >>> X, y = np.random.RandomState(0).rand(30, 4), np.arange(30) % 2
+    >>> clf = MLPClassifierTorch(learning_rate="step", lr_step_size=2, lr_gamma=0.5,
+    ...                          learning_rate_init=0.1, max_iter=5).fit(X, y)
+    >>> [row["lr"] for row in clf.history_]
+    [0.1, 0.1, 0.05, 0.05, 0.025]
     """
 
     def __init__(self, estimator):
@@ -824,6 +896,16 @@ def make_net(estimator, module, criterion, batch_size, device, seed, drop_single
     -------
     net : SknetsNet
         The initialised net.
+
+    Examples
+    --------
+    >>> from sknets import MLPClassifierTorch
+    >>> from sknets.modules import ClassificationLoss, MLPModule
+    >>> net = make_net(MLPClassifierTorch(), MLPModule(4, (8,), 3),
+    ...                ClassificationLoss(), batch_size=16, device="cpu", seed=0,
+    ...                drop_single=False)
+    >>> net.initialized_, [name for name, _ in net.callbacks_]
+    (True, ['lr_schedule', 'convergence'])
     """
     alpha = 0.0 if estimator.solver == "adamw" else estimator.alpha
     callbacks = [
