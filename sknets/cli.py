@@ -216,6 +216,11 @@ def _settings(args):
     return settings
 
 
+def _as_tuples(value):
+    # TOML has arrays, scikit-learn parameters want tuples: (128, 64), ((32, 3),).
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, list) else value
+
+
 def _grid(settings, estimator):
     valid = set(estimator.get_params())
     if settings.get("grid") is not None:
@@ -225,8 +230,7 @@ def _grid(settings, estimator):
                 raise UsageError(f"Unknown parameter {name!r}. The parameters are: "
                                  f"{', '.join(sorted(valid))}.")
             values = values if isinstance(values, list) else [values]
-            grid[name] = [tuple(tuple(v) if isinstance(v, list) else v for v in x)
-                          if isinstance(x, list) else x for x in values]
+            grid[name] = [_as_tuples(value) for value in values]
     elif settings["param"]:
         grid = dict(parse_param(text, valid) for text in settings["param"])
     else:

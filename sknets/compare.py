@@ -33,8 +33,8 @@ from sklearn.model_selection import (
 from tqdm.auto import tqdm
 
 from . import plotting
-from .cnn import CNNClassifierTorch, architecture_name
-from .metrics import evaluate, make_scoring
+from .cnn import CNNClassifierTorch
+from .metrics import evaluate, make_scoring, parameter_rows
 from .persistence import _decode, _encode, load, save
 
 __all__ = ["ComparisonResult", "compare"]
@@ -152,6 +152,8 @@ class ComparisonResult:
     results : pandas.DataFrame
         One row per candidate, best first: its parameters, ``mean_<metric>``
         and ``std_<metric>`` for each metric, and ``fit_time``.
+    refit : str
+        The metric that ranked them.
     best_params_ : dict
         The parameters of the best candidate.
     best_estimator_ : estimator
@@ -303,18 +305,12 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
             records[record["name"]] = _keep(record, model, models)
             progress.update(folds)
     else:
-        base = estimator
-        if cv != "holdout" and n_jobs not in (None, 1):
-            scoring_jobs = n_jobs  # folds in parallel
-            base = clone(estimator)
-        else:
-            scoring_jobs = None
+        # One candidate at a time; with cv=K, n_jobs runs its folds in parallel.
+        settings = {**protocol, "n_jobs": None if cv == "holdout" else n_jobs,
+                    "epoch_progress": verbose and cv == "holdout"}
         for params in todo:
             progress.set_postfix_str(candidate_name(params)[:60])
-            record, model = _run_candidate(
-                base, params, data, {**protocol, "n_jobs": scoring_jobs,
-                                     "epoch_progress": verbose and cv == "holdout"},
-                scoring)
+            record, model = _run_candidate(estimator, params, data, settings, scoring)
             records[record["name"]] = _keep(record, model, models)
             progress.update(folds)
     progress.close()
@@ -340,33 +336,22 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
     histories = {name: _decode(record["history"], "history")
                  for name, record in records.items()}
     result = ComparisonResult(
-        results=results, best_params_=best_params, best_estimator_=best,
+        results=results, refit=refit, best_params_=best_params, best_estimator_=best,
         evaluation=evaluation, histories=histories, output_dir=output,
         fitted=sorted(set(records) - set(reused)), reused=reused,
     )
     results.drop(columns=["candidate"]).to_csv(output / "results.csv", index=False)
-    _write_report(result, X_test, y_test, class_names, protocol, param_grid)
+    _write_report(result, X_test, class_names, protocol, param_grid)
     return result
 
 
 def _results_frame(estimator, candidates, records, scoring, refit):
-    base = estimator.get_params()
-    names = []
-    for params in candidates:
-        names += [key for key in params if key not in names]
     rows = []
-    for params in candidates:
+    for params, parameters in zip(candidates, parameter_rows(estimator, candidates),
+                                  strict=True):
         name = candidate_name(params)
         record = records[name]
-        row = {"candidate": name}
-        row.update({key: params.get(key, base.get(key)) for key in names})
-        full = {**base, **params}
-        hidden = full.get("hidden_layer_sizes")
-        if hidden is not None:
-            hidden = [hidden] if isinstance(hidden, int) else list(hidden)
-            row["width"], row["depth"] = max(hidden, default=0), len(hidden)
-        if isinstance(estimator, CNNClassifierTorch):
-            row["architecture"] = architecture_name(full)
+        row = {"candidate": name, **parameters}
         for metric in scoring:
             values = np.asarray(record["scores"][metric], dtype=float)
             row[f"mean_{metric}"] = float(np.mean(values))
@@ -382,7 +367,7 @@ def _results_frame(estimator, candidates, records, scoring, refit):
 # -- the report -------------------------------------------------------------------
 
 
-def _figure_files(result, X_test, y_test, class_names, param_grid):
+def _figure_files(result, X_test, class_names, param_grid):
     """(title, file name, Figure) for every figure of the report."""
     figures = []
     frame = result.results
@@ -433,12 +418,11 @@ def _table_markdown(frame, index=False):
     return frame.to_markdown(index=index, floatfmt=".4f")
 
 
-def _write_report(result, X_test, y_test, class_names, protocol, param_grid):
+def _write_report(result, X_test, class_names, protocol, param_grid):
     output = result.output_dir
-    result.refit = protocol["refit"]
     figures_dir = output / "figures"
     figures_dir.mkdir(exist_ok=True)
-    figures = _figure_files(result, X_test, y_test, class_names, param_grid)
+    figures = _figure_files(result, X_test, class_names, param_grid)
     images = {}
     for title, file_name, fig in figures:
         data = _png(fig)

@@ -35,6 +35,7 @@ __all__ = [
     "evaluate",
     "f1_macro_scorer",
     "make_scoring",
+    "parameter_rows",
     "per_class_roc_auc_scorers",
     "roc_auc_ovr_macro",
     "search_results_frame",
@@ -439,6 +440,52 @@ def _refit_metric(search):
     return ("score" if "score" in metrics else metrics[0]), metrics
 
 
+def parameter_rows(estimator, candidates):
+    """One dict of parameters per candidate, for a results table.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The base estimator the candidates set parameters of.
+    candidates : list of dict
+        Each candidate's parameters (``cv_results_['params']``).
+
+    Returns
+    -------
+    rows : list of dict
+        Every parameter any candidate sets (a candidate that leaves one out
+        shows the base estimator's value), ``width`` and ``depth`` (widest
+        hidden layer and number of hidden layers) when the estimator has
+        ``hidden_layer_sizes``, and ``architecture`` (the preset of
+        ``sknets.cnn.ARCHITECTURES`` a CNN candidate is, or None).
+
+    Examples
+    --------
+    >>> from sknets import MLPClassifierTorch
+    >>> from sknets.metrics import parameter_rows
+    >>> parameter_rows(MLPClassifierTorch(), [{"hidden_layer_sizes": (64, 32)},
+    ...                                       {"alpha": 0.1}])
+    [{'hidden_layer_sizes': (64, 32), 'alpha': 0.0001, 'width': 64, 'depth': 2}, \
+{'hidden_layer_sizes': (100,), 'alpha': 0.1, 'width': 100, 'depth': 1}]
+    """
+    base = estimator.get_params()
+    names = []
+    for params in candidates:
+        names += [name for name in params if name not in names]
+    rows = []
+    for params in candidates:
+        row = {name: params.get(name, base.get(name)) for name in names}
+        full = {**base, **params}
+        if full.get("hidden_layer_sizes") is not None:
+            hidden = full["hidden_layer_sizes"]
+            hidden = [hidden] if isinstance(hidden, int) else list(hidden)
+            row["width"], row["depth"] = max(hidden, default=0), len(hidden)
+        if isinstance(estimator, CNNClassifierTorch):
+            row["architecture"] = architecture_name(full)
+        rows.append(row)
+    return rows
+
+
 def search_results_frame(search):
     """A tidy table of a fitted ``GridSearchCV`` (or ``RandomizedSearchCV``).
 
@@ -476,23 +523,7 @@ def search_results_frame(search):
     check_is_fitted(search, "cv_results_")
     results = search.cv_results_
     metric, metrics = _refit_metric(search)
-    base = search.estimator.get_params(deep=True)
-    names = []
-    for params in results["params"]:
-        names += [name for name in params if name not in names]
-    rows = []
-    for params in results["params"]:
-        row = {name: params.get(name, base.get(name)) for name in names}
-        full = {**base, **params}
-        if "hidden_layer_sizes" in full:
-            hidden = full["hidden_layer_sizes"]
-            hidden = [hidden] if isinstance(hidden, int) else list(hidden)
-            row["width"] = max(hidden, default=0)
-            row["depth"] = len(hidden)
-        if isinstance(search.estimator, CNNClassifierTorch):
-            row["architecture"] = architecture_name(full)
-        rows.append(row)
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(parameter_rows(search.estimator, results["params"]))
     for name in metrics:
         frame[f"mean_{name}"] = results[f"mean_test_{name}"]
         frame[f"std_{name}"] = results[f"std_test_{name}"]

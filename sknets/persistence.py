@@ -318,19 +318,18 @@ def _restore_optimizer(net, record, tensors):
                 or group["params"] != expected["params"]):
             raise ModelFileError("The model file's optimizer settings do not match "
                                  "the estimator's optimizer.")
+    params = [p for group in net.optimizer_.param_groups for p in group["params"]]
     state = {}
     names = {key[len("optimizer."):] for key in tensors if key.startswith("optimizer.")}
     for key in names | set(values):
         index, _, field = key.partition(".")
-        if not index.isdigit() or int(index) >= len(net.optimizer_.param_groups[0][
-                "params"]) * len(groups) or not field:
+        if not index.isdigit() or int(index) >= len(params) or not field:
             raise ModelFileError(f"The model file holds an unexpected optimizer "
                                  f"entry '{key}'.")
         value = tensors.get(f"optimizer.{key}")
         if value is None:
             value = _decode(values[key], "optimizer state")
         state.setdefault(int(index), {})[field] = value
-    params = [p for group in net.optimizer_.param_groups for p in group["params"]]
     for index, entry in state.items():
         for field, value in entry.items():
             if torch.is_tensor(value) and value.dim() > 0 and (
