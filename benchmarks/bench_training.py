@@ -20,7 +20,7 @@ included) divided by its epochs; the table reports medians over rounds. It
 prints the ratios against their targets, writes
 ``benchmarks/results/training.json`` and ``docs/performance.md``::
 
-    python benchmarks/bench_training.py            # about 6 minutes on 2 cores
+    python benchmarks/bench_training.py            # about 7.5 minutes on 2 cores
     python benchmarks/bench_training.py --quick    # a smoke run
 """
 
