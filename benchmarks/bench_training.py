@@ -180,11 +180,16 @@ def predict_times(X, y, rounds):
     return results
 
 
+def _search_mlp(epochs, **params):
+    # The estimator of the search, and of its ceiling measurement.
+    return MLPClassifierTorch(batch_size=64, max_iter=epochs,
+                              n_iter_no_change=np.inf, random_state=0,
+                              device="cpu").set_params(**params)
+
+
 def _search(X, y, epochs, n_jobs, grid):
-    search = GridSearchCV(
-        MLPClassifierTorch(batch_size=64, max_iter=epochs,
-                           n_iter_no_change=np.inf, random_state=0, device="cpu"),
-        grid, cv=2, n_jobs=n_jobs, refit=False)
+    search = GridSearchCV(_search_mlp(epochs), grid, cv=2, n_jobs=n_jobs,
+                          refit=False)
     start = time.perf_counter()
     search.fit(X, y)
     return time.perf_counter() - start
@@ -199,9 +204,7 @@ def _fit_seconds(X, y, epochs, threads=None):
     X, y = np.array(X), np.array(y)
     start = time.perf_counter()
     for width in (64, 128):
-        MLPClassifierTorch((width,), batch_size=64, max_iter=epochs,
-                           n_iter_no_change=np.inf, random_state=0,
-                           device="cpu").fit(X, y)
+        _search_mlp(epochs, hidden_layer_sizes=(width,)).fit(X, y)
     return time.perf_counter() - start
 
 
@@ -236,7 +239,7 @@ def search_times(X, y, epochs, rounds, short_epochs):
     for n_jobs, values in times.items():
         results[f"n_jobs={n_jobs}"] = float(np.median(values))
         results[f"n_jobs={n_jobs} rounds"] = values
-    half = len(X) // 2
+    half = results["rows per fit"] = len(X) // 2
     alone = _fit_seconds(X[:half], y[:half], epochs)
     side = Parallel(n_jobs=2)(delayed(_fit_seconds)(X[:half], y[:half], epochs, 1)
                               for _ in range(2))
@@ -342,7 +345,8 @@ def markdown(results):
     lines += [
         "", f"predict_proba on 60,000 rows: {p['predict_proba'] * 1000:.1f} ms "
         f"(raw forward pass {p['raw model(X)'] * 1000:.1f} ms). The 8-candidate, "
-        f"2-fold search ({s['epochs']} epochs per fit on 30,000 rows, without "
+        f"2-fold search ({s['epochs']} epochs per fit on {s['rows per fit']:,} "
+        "rows, without "
         "the final refit, one more fit the same in both), median over "
         f"{len(s['n_jobs=1 rounds'])} round(s): {s['n_jobs=1']:.1f} s with "
         f"n_jobs=1, {s['n_jobs=2']:.1f} s with n_jobs=2. The worker processes "
