@@ -2,8 +2,9 @@
 
 Parameters are declared once as data (``_parameter_constraints``), checked by
 scikit-learn's ``_fit_context``; ``fit`` validates the data, encodes labels,
-splits off a validation set, builds the torch module through the subclass's
-``_build_module`` and trains it with the skorch net of ``training.py``.
+splits off a validation set, derives the ``TrainingSpec`` of the call (with
+the network described by the subclass's ``_module_spec``) and trains the
+skorch net that ``sknets.training`` builds or continues from it.
 """
 
 import re
@@ -29,15 +30,18 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._images import check_not_sparse
-from .modules import ACTIVATIONS, LOSSES, WEIGHT_INITS, ClassificationLoss
+from .modules import ACTIVATIONS, LOSSES, WEIGHT_INITS
 from .training import (
     LEARNING_RATE_SCHEDULES,
     SOLVERS,
+    NoFiniteWeightsError,
     NonFiniteInput,
     TensorData,
+    TrainingSpec,
+    build_net,
+    continue_net,
     flush_denormal,
     intra_op_threads,
-    make_net,
 )
 
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
@@ -320,7 +324,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
     """Base class of sknets' classifiers; not for direct use.
 
     Subclasses define ``__init__`` with every parameter and implement
-    ``_build_module(hidden_layer_sizes, n_outputs)``; they may override
+    ``_module_spec(hidden_layer_sizes, n_outputs)``; they may override
     ``_validate_X`` and ``_validate_Xy`` to accept images.
     """
 
@@ -480,7 +484,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         return np.searchsorted(classes, y)
 
-    def _class_weight_tensor(self, y_enc, incremental):
+    def _class_weights(self, y_enc, incremental):
         if self.class_weight is None:
             return None
         if self.class_weight == "balanced":
@@ -501,18 +505,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
                     f"must be among the classes {self.classes_.tolist()}."
                 )
             weights = [self.class_weight.get(c, 1.0) for c in self.classes_]
-        return torch.tensor(np.asarray(weights, dtype=np.float32))
-
-    def _batch_size(self, n_samples):
-        if self.batch_size == "auto":
-            return min(200, n_samples)
-        if self.batch_size > n_samples:
-            warnings.warn(
-                "Got `batch_size` less than 1 or larger than sample size. It is "
-                "going to be clipped",
-                stacklevel=3,
-            )
-        return int(np.clip(self.batch_size, 1, n_samples))
+        return np.asarray(weights, dtype=np.float32)
 
     def _split(self, X, y_enc, rng):
         # The training rows are kept as indices into X, not copied; the same
@@ -557,13 +550,27 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
                              f"that are not in y's classes {self.classes_.tolist()}.")
         return X_val, np.searchsorted(self.classes_, y_val)
 
-    def _fit(self, X, y, incremental, validation_data=None):
-        first_pass = not hasattr(self, "net_") or (
-            not self.warm_start and not incremental
+    def _training_spec(self, n_samples, device, seed, class_weight=None):
+        """The spec of one fit: every value training needs, from the parameters.
+
+        ``fit``, ``partial_fit`` and ``persistence.load`` all derive it here.
+        """
+        n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
+        return TrainingSpec.from_params(
+            self.get_params(deep=False),
+            module=self._module_spec(_hidden_layer_sizes(self.hidden_layer_sizes),
+                                     n_outputs),
+            n_samples=n_samples, device=device, seed=seed, class_weight=class_weight,
+            # Set by sknets.compare on its own copies of the estimator.
+            epoch_progress=getattr(self, "_epoch_progress", False),
+            predict_chunk=self._predict_chunk,
         )
-        hidden = _hidden_layer_sizes(self.hidden_layer_sizes)
-        X, y = self._validate_Xy(X, y, reset=first_pass)
-        if first_pass and not incremental:
+
+    def _fit(self, X, y, incremental, validation_data=None):
+        continued = "net_" in self.__dict__ and (self.warm_start or incremental)
+        _hidden_layer_sizes(self.hidden_layer_sizes)
+        X, y = self._validate_Xy(X, y, reset=not continued)
+        if not continued:
             self.__dict__.pop("net_", None)
         y_enc = self._encode_labels(y, incremental)
         device = resolve_device(self.device)
@@ -575,13 +582,8 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         else:
             train_rows, X_val, y_val = self._split(X, y_enc, rng)
         n_train = len(X) if train_rows is None else len(train_rows)
-        batch_size = self._batch_size(n_train)
-        if self.batch_norm and batch_size == 1:
-            raise ValueError(
-                "batch_norm=True needs batches of at least 2 samples; increase "
-                "batch_size (or the number of training samples) or set "
-                "batch_norm=False."
-            )
+        spec = self._training_spec(n_train, device, seed,
+                                   self._class_weights(y_enc, incremental))
 
         fork_devices = [torch.device(device).index or 0] if device.startswith(
             "cuda") else []
@@ -590,16 +592,11 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             # Seeds module initialisation and dropout; the caller's global
             # torch RNG state is restored afterwards.
             torch.manual_seed(seed)
-            if first_pass:
-                n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
-                module = self._build_module(hidden, n_outputs)
-                criterion = ClassificationLoss(
-                    self.loss, self._class_weight_tensor(y_enc, incremental)
-                )
-                self.net_ = make_net(self, module, criterion, batch_size, device,
-                                     seed, drop_single=bool(self.batch_norm))
+            if continued:
+                net = self.net_
+                continue_net(net, spec, restart=not incremental)
             else:
-                self._prepare_continued_fit(batch_size, device, seed, incremental)
+                net = build_net(spec)
             X_placed = self._place(X, device)
             train = TensorData(X_placed, torch.as_tensor(y_enc, device=device),
                                None if train_rows is None else
@@ -608,24 +605,39 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             if X_val is not None:
                 valid = TensorData(self._place(X_val, device),
                                    torch.as_tensor(y_val, device=device))
-            epochs = 1 if incremental else self.max_iter
-            n_epochs_before = len(self.net_.history)
-            self.net_.partial_fit(train, None, epochs=epochs, valid_data=valid)
+            n_epochs_before = len(net.history)
+            net.partial_fit(train, None, epochs=1 if incremental else spec.max_iter,
+                            valid_data=valid)
+        return self._finish_fit(net, n_epochs_before, incremental)
 
-        self.n_iter_ = len(self.net_.history) - n_epochs_before
-        if not self.net_.history:
-            # Interrupted before the first epoch completed: nothing to keep.
-            del self.net_
+    def _finish_fit(self, net, n_epochs_before, incremental):
+        # Keep the trained net only when it holds finished epochs with weights
+        # that predict; otherwise leave the estimator as it was before the call
+        # (unfitted after a first fit).
+        monitor = net.monitor_
+        n_iter = len(net.history) - n_epochs_before
+        if monitor.unusable_:
+            del net.history[n_epochs_before:]
+            raise NoFiniteWeightsError(
+                "Training diverged (the training loss became non-finite) and "
+                "neither the last epoch's weights nor the starting weights give "
+                "finite outputs on the training data. Scale the input features "
+                "(e.g. to [0, 1]), lower learning_rate_init (it is "
+                f"{self.learning_rate_init:g}) or set batch_norm=True."
+            )
+        if not net.history:
+            # A first fit interrupted before its first epoch completed.
             raise KeyboardInterrupt
+        self.net_ = net
+        self.n_iter_ = n_iter
         self._update_fitted_attributes()
-        monitor = dict(self.net_.callbacks_)["convergence"]
-        if self.net_.interrupted_:
+        if net.interrupted_:
             warnings.warn(
                 f"Training interrupted by user after {self.n_iter_} complete "
                 "epoch(s); the estimator keeps the weights of the last completed "
                 "epoch (the best one with early stopping).",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         elif not incremental and monitor.stop_reason_ is None and (
                 self.n_iter_ == self.max_iter):
@@ -633,31 +645,9 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                 "and the optimization hasn't converged yet.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         return self
-
-    def _prepare_continued_fit(self, batch_size, device, seed, incremental):
-        net = self.net_
-        if str(net.device) != device:
-            # e.g. a model unpickled on a machine without CUDA, trained further.
-            net.device = device
-            net.module_.to(device)
-            net.criterion_.to(device)
-            for state in net.optimizer_.state.values():
-                for key, value in state.items():
-                    if torch.is_tensor(value) and value.dim() > 0:
-                        state[key] = value.to(device)
-        # skorch keeps prefixed parameters as plain attributes.
-        net.batch_size = batch_size
-        net.max_epochs = self.max_iter
-        net.iterator_train__seed = seed
-        net.iterator_train__shuffle = bool(self.shuffle)
-        net.iterator_train__device = device
-        if not incremental:
-            # A warm-start fit starts a new optimizer, as scikit-learn does.
-            net.initialize_optimizer()
-            dict(net.callbacks_)["lr_schedule"].restart()
 
     @classmethod
     def _place(cls, X, device):
@@ -684,8 +674,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
 
     def _update_fitted_attributes(self):
         net = self.net_
-        monitor = dict(net.callbacks_)["convergence"]
-        schedule = dict(net.callbacks_)["lr_schedule"]
+        monitor, schedule = net.monitor_, net.schedule_
         self.history_ = [
             {key: value for key, value in row.items()
              if key not in ("batches", "train_batch_count", "train_samples")}
@@ -779,6 +768,11 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         """
         logits = self._logits(X)
         return self.classes_[logits.argmax(dim=1).cpu().numpy()]
+
+    def __sklearn_is_fitted__(self):
+        # classes_ and n_features_in_ are set before training starts; the
+        # estimator is fitted once it holds a trained net.
+        return "net_" in self.__dict__
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -13,7 +13,8 @@ from torch import nn
 
 from ._base import BaseTorchClassifier, _shared_docs
 from ._images import validate_images
-from .modules import ACTIVATIONS, POOLINGS, CNNModule, init_weights
+from .modules import ACTIVATIONS, POOLINGS
+from .training import ModuleSpec
 
 __all__ = [
     "ARCHITECTURES",
@@ -406,19 +407,17 @@ class CNNClassifierTorch(BaseTorchClassifier):
 
     # -- model ----------------------------------------------------------------
 
-    def _build_module(self, hidden_layer_sizes, n_outputs):
-        conv_activation = self.conv_activation or self.activation
-        module = CNNModule(
-            self.image_shape_, self.conv_layers, hidden_layer_sizes, n_outputs,
-            padding=self.padding, conv_activation=conv_activation,
+    def _module_spec(self, hidden_layer_sizes, n_outputs):
+        return ModuleSpec.of(
+            "cnn", image_shape=self.image_shape_, conv_layers=self.conv_layers,
+            hidden_layer_sizes=hidden_layer_sizes, n_outputs=n_outputs,
+            padding=self.padding, conv_activation=self.conv_activation,
             activation=self.activation, pooling=self.pooling,
             pool_size=self.pool_size, pool_stride=self.pool_stride,
             conv_dropout=self.conv_dropout, dropout=self.dropout,
             batch_norm=self.batch_norm, clip_kernels=self.clip_kernels,
+            weight_init=self.weight_init,
         )
-        init_weights(module.features, self.weight_init, conv_activation)
-        init_weights(module.classifier, self.weight_init, self.activation)
-        return module
 
     def _update_fitted_attributes(self):
         super()._update_fitted_attributes()

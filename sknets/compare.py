@@ -12,9 +12,7 @@ import hashlib
 import html
 import io
 import json
-import os
 import re
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -33,6 +31,7 @@ from sklearn.model_selection import (
 from tqdm.auto import tqdm
 
 from . import plotting
+from ._files import write_atomically
 from .cnn import CNNClassifierTorch
 from .metrics import evaluate, make_scoring, parameter_rows
 from .persistence import _decode, _encode, load, save
@@ -92,10 +91,7 @@ def _fingerprint(estimator, X, y, X_test, y_test, protocol):
 
 
 def _write_json(path, record):
-    fd, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f)
-    os.replace(temporary, path)
+    write_atomically(path, json.dumps(record))
 
 
 def _quiet():

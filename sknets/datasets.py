@@ -8,7 +8,6 @@ scikit-learn ``Bunch`` (or ``(X, y)`` with ``return_X_y=True``).
 import gzip
 import hashlib
 import os
-import tempfile
 import urllib.request
 import warnings
 import zlib
@@ -17,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.utils import Bunch
+
+from ._files import atomic_file
 
 __all__ = [
     "DATASETS",
@@ -210,6 +211,11 @@ def _find(name, filename, data_home):
     return None, candidates
 
 
+class _Mismatch(Exception):
+    # A download whose bytes are not the expected ones: not kept.
+    pass
+
+
 def _download(urls, sha256, destination):
     """Fetch the first URL that serves the file with the right SHA-256.
 
@@ -219,26 +225,21 @@ def _download(urls, sha256, destination):
     destination.parent.mkdir(parents=True, exist_ok=True)
     errors = []
     for url in urls:
-        fd, partial = tempfile.mkstemp(dir=destination.parent, suffix=".part",
-                                       prefix=f".{destination.name}.")
         try:
-            digest = hashlib.sha256()
-            with os.fdopen(fd, "wb") as out, \
+            with atomic_file(destination) as out, \
                     urllib.request.urlopen(url, timeout=60) as response:
+                digest = hashlib.sha256()
                 while chunk := response.read(1 << 20):
                     digest.update(chunk)
                     out.write(chunk)
-            if digest.hexdigest() != sha256:
-                errors.append(f"{url}: SHA-256 mismatch, got {digest.hexdigest()}, "
-                              f"expected {sha256}")
-                continue
-            os.replace(partial, destination)
+                if digest.hexdigest() != sha256:
+                    raise _Mismatch(f"{url}: SHA-256 mismatch, got "
+                                    f"{digest.hexdigest()}, expected {sha256}")
             return destination
+        except _Mismatch as exc:
+            errors.append(str(exc))
         except OSError as exc:  # URLError, HTTPError and timeouts are OSErrors
             errors.append(f"{url}: {exc}")
-        finally:
-            if os.path.exists(partial):
-                os.remove(partial)
     raise DownloadError(
         f"Could not download {destination.name}; nothing was saved. Tried:\n  "
         + "\n  ".join(errors)

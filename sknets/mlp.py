@@ -1,7 +1,7 @@
 """MLPClassifierTorch: scikit-learn's MLPClassifier, trained by PyTorch."""
 
 from ._base import BaseTorchClassifier, _shared_docs
-from .modules import MLPModule, init_weights
+from .training import ModuleSpec
 
 __all__ = ["MLPClassifierTorch"]
 
@@ -141,10 +141,10 @@ class MLPClassifierTorch(BaseTorchClassifier):
         self.device = device
         self.n_threads = n_threads
 
-    def _build_module(self, hidden_layer_sizes, n_outputs):
-        module = MLPModule(
-            self.n_features_in_, hidden_layer_sizes, n_outputs,
+    def _module_spec(self, hidden_layer_sizes, n_outputs):
+        return ModuleSpec.of(
+            "mlp", n_features=self.n_features_in_,
+            hidden_layer_sizes=hidden_layer_sizes, n_outputs=n_outputs,
             activation=self.activation, dropout=self.dropout,
-            batch_norm=self.batch_norm,
+            batch_norm=self.batch_norm, weight_init=self.weight_init,
         )
-        return init_weights(module, self.weight_init, self.activation)

@@ -17,9 +17,11 @@ from torch import nn
 __all__ = [
     "ACTIVATIONS",
     "LOSSES",
+    "NETWORKS",
     "POOLINGS",
     "WEIGHT_INITS",
     "BinaryLogits",
+    "build_module",
     "CNNModule",
     "ClassificationLoss",
     "MLPModule",
@@ -586,3 +588,53 @@ class ClassificationLoss(nn.Module):
         if self.class_weight is not None:
             per_sample = per_sample * self.class_weight[y]
         return per_sample.mean()
+
+
+def _mlp(n_features, hidden_layer_sizes, n_outputs, activation="relu", dropout=0.0,
+         batch_norm=False, weight_init="xavier_uniform"):
+    module = MLPModule(n_features, hidden_layer_sizes, n_outputs,
+                       activation=activation, dropout=dropout,
+                       batch_norm=batch_norm)
+    return init_weights(module, weight_init, activation)
+
+
+def _cnn(image_shape, conv_layers, hidden_layer_sizes, n_outputs, *,
+         activation="relu", conv_activation=None, weight_init="xavier_uniform",
+         **blocks):
+    conv_activation = conv_activation or activation
+    module = CNNModule(image_shape, conv_layers, hidden_layer_sizes, n_outputs,
+                       conv_activation=conv_activation, activation=activation,
+                       **blocks)
+    init_weights(module.features, weight_init, conv_activation)
+    init_weights(module.classifier, weight_init, activation)
+    return module
+
+
+# The networks a ModuleSpec names, each built and initialised from keyword
+# arguments (see MLPModule and CNNModule; conv_activation=None means the
+# dense head's activation).
+NETWORKS = {"mlp": _mlp, "cnn": _cnn}
+
+
+def build_module(spec):
+    """Build and initialise the network a ``ModuleSpec`` describes.
+
+    Parameters
+    ----------
+    spec : sknets.training.ModuleSpec
+        ``kind`` names a builder of ``NETWORKS``; ``params`` are its
+        arguments.
+
+    Returns
+    -------
+    module : torch.nn.Module
+
+    Examples
+    --------
+    >>> from sknets.modules import build_module
+    >>> from sknets.training import ModuleSpec
+    >>> build_module(ModuleSpec.of("mlp", n_features=4, hidden_layer_sizes=(8,),
+    ...                            n_outputs=3))[0]
+    Linear(in_features=4, out_features=8, bias=True)
+    """
+    return NETWORKS[spec.kind](**spec.kwargs)

@@ -15,24 +15,25 @@ only once complete, so a crash never leaves a half-written model.
 import json
 import math
 import os
-import tempfile
+import stat
 import warnings
-from numbers import Integral
-from pathlib import Path
+from numbers import Integral, Real
 
 import numpy as np
 import sklearn
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
+from safetensors.torch import load as safetensors_tensors
 from safetensors.torch import save as safetensors_bytes
 from sklearn.utils.validation import check_is_fitted
 
 from . import __version__
-from ._base import _hidden_layer_sizes, resolve_device
+from ._base import resolve_device
+from ._files import write_atomically
 from .cnn import CNNClassifierTorch
 from .mlp import MLPClassifierTorch
-from .modules import ClassificationLoss
-from .training import make_net
+from .modules import build_module
+from .training import build_net
 
 __all__ = ["FORMAT_VERSION", "load", "save"]
 
@@ -42,6 +43,11 @@ FORMAT_VERSION = 1
 ESTIMATORS = {cls.__name__: cls for cls in (MLPClassifierTorch, CNNClassifierTorch)}
 _SECTIONS = ("module", "criterion", "optimizer")
 _ARRAY_KINDS = {"i", "u", "f", "b", "U"}
+# A header larger than this is not one sknets writes (a model's header with a
+# history of 10,000 epochs takes about 3 MB).
+_MAX_HEADER_BYTES = 32 * 2**20
+# Longest fixed-width string dtype accepted for labels beyond the longest label.
+_MAX_LABEL_CHARS = 256
 
 
 class ModelFileError(ValueError):
@@ -56,6 +62,10 @@ def _encode(value, name):
     # non-finite floats.
     if value is None or isinstance(value, (bool, str)):
         return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        return [_encode(v, name) for v in value.tolist()]
     if isinstance(value, Integral):
         return int(value)
     if isinstance(value, (float, np.floating)):
@@ -112,8 +122,14 @@ def _decode_array(value, name):
         dtype = np.dtype(value["dtype"])
     except TypeError as exc:
         raise ModelFileError(f"{name} has an unknown dtype.") from exc
-    if dtype.kind not in _ARRAY_KINDS:
+    if dtype.kind not in _ARRAY_KINDS or dtype.subdtype is not None:
         raise ModelFileError(f"{name} has dtype {dtype}, which sknets never writes.")
+    if dtype.kind == "U":
+        longest = max((len(v) for v in value["values"] if isinstance(v, str)),
+                       default=0)
+        if dtype.itemsize // 4 > max(longest, _MAX_LABEL_CHARS):
+            raise ModelFileError(f"{name} has dtype {dtype}, far wider than its "
+                                 f"longest label ({longest} characters).")
     try:
         return np.array(value["values"], dtype=dtype)
     except (TypeError, ValueError) as exc:
@@ -143,8 +159,7 @@ def _tensors(net):
 
 def _fitted_record(estimator):
     net = estimator.net_
-    monitor = dict(net.callbacks_)["convergence"]
-    schedule = dict(net.callbacks_)["lr_schedule"]
+    monitor, schedule = net.monitor_, net.schedule_
     record = {
         "classes_": _encode_array(estimator.classes_, "classes_"),
         "n_features_in_": estimator.n_features_in_,
@@ -154,7 +169,8 @@ def _fitted_record(estimator):
                             "best_validation_score_": monitor.best_validation_score_,
                             "no_improvement_count_": monitor.no_improvement_count_},
                            "monitor"),
-        "schedule": {"epoch_": schedule.epoch_, "t_": schedule.t_},
+        "schedule": {"epoch_": schedule.epoch_, "t_": schedule.t_,
+                     "reductions_": schedule.reductions_},
         "device": str(net.device),
     }
     if hasattr(estimator, "feature_names_in_"):
@@ -163,24 +179,6 @@ def _fitted_record(estimator):
     if hasattr(estimator, "image_shape_"):
         record["image_shape_"] = list(estimator.image_shape_)
     return record
-
-
-def _write_atomically(path, data):
-    # The bytes go to a temporary file in the target's folder, reach the disk,
-    # then replace the target in one step; on any failure the temporary file
-    # is removed and the target is untouched.
-    path = Path(path)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                     suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 def save(estimator, path):
@@ -192,7 +190,9 @@ def save(estimator, path):
         A fitted estimator.
     path : str or path-like
         The file to write (conventionally ``*.safetensors``). It is replaced
-        atomically: readers see the old file or the new one, never a part.
+        atomically: readers see the old file or the new one, never a part. An
+        existing file keeps its permissions; a symlink is written through to
+        its target.
 
     Notes
     -----
@@ -233,41 +233,63 @@ def save(estimator, path):
         "optimizer": optimizer,
     }
     data = safetensors_bytes(tensors, metadata={"sknets": json.dumps(header)})
-    _write_atomically(path, data)
+    write_atomically(path, data)
 
 
 # -- load ----------------------------------------------------------------------
 
 
+def _file_bytes(path):
+    # Only a regular file is read: opening a FIFO or a device without
+    # O_NONBLOCK could wait forever.
+    fd = os.open(os.fspath(path), os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise ModelFileError(f"{os.fspath(path)!r} is not a regular file; "
+                                 "sknets loads model files only.")
+        return f.read()
+
+
+def _json(text, what):
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise ModelFileError(f"{what} is not valid JSON (or nests too "
+                             f"deeply): {str(exc)[:200]}") from exc
+
+
 def _read(path):
-    try:
-        with safe_open(os.fspath(path), framework="pt", device="cpu") as f:
-            metadata = f.metadata() or {}
-            tensors = {key: f.get_tensor(key) for key in f.keys()}
-    except FileNotFoundError:
-        raise
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise ModelFileError(
-            f"{os.fspath(path)!r} is not a readable model file (truncated or "
-            f"corrupt?): {exc}"
-        ) from exc
-    if "sknets" not in metadata:
-        raise ModelFileError(f"{os.fspath(path)!r} is a safetensors file but not "
-                             "an sknets model: its header has no 'sknets' record.")
-    try:
-        header = json.loads(metadata["sknets"])
-    except json.JSONDecodeError as exc:
-        raise ModelFileError(f"The sknets record of {os.fspath(path)!r} is not "
-                             f"valid JSON: {exc}") from exc
+    data = _file_bytes(path)
+    where = repr(os.fspath(path))
+    size = int.from_bytes(data[:8], "little") if len(data) >= 8 else None
+    if size is None or size > _MAX_HEADER_BYTES or 8 + size > len(data):
+        raise ModelFileError(f"{where} is not a readable model file (truncated or "
+                             "corrupt?): its safetensors header is cut off or "
+                             "larger than sknets writes.")
+    layout = _json(data[8:8 + size], f"The safetensors header of {where}")
+    metadata = layout.get("__metadata__") if isinstance(layout, dict) else None
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("sknets"), str):
+        raise ModelFileError(f"{where} is not an sknets model: its safetensors "
+                             "header has no 'sknets' record.")
+    header = _json(metadata["sknets"], f"The sknets record of {where}")
     if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ModelFileError(f"{os.fspath(path)!r} is not an sknets model file.")
+        raise ModelFileError(f"{where} is not an sknets model file.")
     version = header.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
         raise ModelFileError(
-            f"{os.fspath(path)!r} has model format version {version!r}; this "
-            f"sknets ({__version__}) reads version {FORMAT_VERSION}. Upgrade "
-            "sknets to load it."
+            f"{where} has model format version {version!r}; this sknets "
+            f"({__version__}) reads version {FORMAT_VERSION}. Upgrade sknets to "
+            "load it."
         )
+    try:
+        tensors = safetensors_tensors(data)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{where} is not a readable model file (truncated or "
+                             f"corrupt?): {exc}") from exc
+    for key, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelFileError(f"Tensor '{key}' in {where} holds NaN or "
+                                 "infinite values; a trained model never does.")
     return header, tensors
 
 
@@ -303,6 +325,24 @@ def _check_tensors(expected, tensors, section):
     return given
 
 
+def _finite_number(value):
+    return (isinstance(value, Real) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _like(value, template):
+    # A saved optimizer setting must be of the kind the fresh optimizer holds:
+    # finite numbers for numbers, flags for flags, tuples of numbers alike.
+    if template is None or isinstance(template, bool):
+        return value is None or isinstance(value, bool)
+    if isinstance(template, Real):
+        return _finite_number(value)
+    if isinstance(template, (tuple, list)):
+        return (isinstance(value, (tuple, list)) and len(value) == len(template)
+                and all(_like(v, t) for v, t in zip(value, template, strict=True)))
+    return type(value) is type(template)
+
+
 def _restore_optimizer(net, record, tensors):
     template = net.optimizer_.state_dict()
     if not isinstance(record, dict):
@@ -318,6 +358,11 @@ def _restore_optimizer(net, record, tensors):
                 or group["params"] != expected["params"]):
             raise ModelFileError("The model file's optimizer settings do not match "
                                  "the estimator's optimizer.")
+        for key, value in group.items():
+            if key != "params" and not _like(value, expected[key]):
+                raise ModelFileError(
+                    f"The model file's optimizer setting {key}={value!r} is not "
+                    f"a value of the kind the optimizer uses ({expected[key]!r}).")
     params = [p for group in net.optimizer_.param_groups for p in group["params"]]
     state = {}
     names = {key[len("optimizer."):] for key in tensors if key.startswith("optimizer.")}
@@ -329,6 +374,9 @@ def _restore_optimizer(net, record, tensors):
         value = tensors.get(f"optimizer.{key}")
         if value is None:
             value = _decode(values[key], "optimizer state")
+            if not _finite_number(value):
+                raise ModelFileError(f"The model file's optimizer entry '{key}' is "
+                                     f"{value!r}, not a finite number.")
         state.setdefault(int(index), {})[field] = value
     for index, entry in state.items():
         for field, value in entry.items():
@@ -387,7 +435,23 @@ def load(path, device=None):
     ...     print("refused:", str(error)[-40:])
     refused: ...
     """
-    header, tensors = _read(path)
+    if device is not None:
+        # The caller's choice: an unknown or missing device is their error,
+        # not the file's.
+        device = resolve_device(device)
+    try:
+        return _load(path, device)
+    except ModelFileError:
+        raise
+    except (TypeError, KeyError, AttributeError, IndexError, ValueError,
+            OverflowError, RecursionError) as exc:
+        raise ModelFileError(f"{os.fspath(path)!r} is not a valid sknets model "
+                             f"file: {str(exc)[:300]}") from exc
+
+
+def _estimator(header, device):
+    # The estimator the header describes, its parameters validated by the
+    # estimator's own constraints, plus bounds for what only a file decides.
     name = header.get("estimator")
     if name not in ESTIMATORS:
         raise ModelFileError(f"The model file names estimator {name!r}; sknets "
@@ -401,19 +465,33 @@ def load(path, device=None):
         raise ModelFileError(f"The model file has unknown parameters {sorted(unknown)} "
                              f"for {name}.")
     estimator = cls(**params)
-    if device is not None:
-        estimator.device = device
     try:
         estimator._validate_params()
-        device = resolve_device(estimator.device)
     except ValueError as exc:
-        if device is not None or "not available" not in str(exc):
-            raise ModelFileError(f"The model file's parameters are invalid: {exc}"
-                                 ) from exc
-        warnings.warn(f"The model was saved with device={estimator.device!r}, which "
-                      "this machine lacks; it runs on the CPU.", UserWarning,
-                      stacklevel=2)
-        estimator.device = device = "cpu"
+        raise ModelFileError(f"The model file's parameters are invalid: {exc}"
+                             ) from exc
+    n_threads = estimator.n_threads
+    if n_threads is not None and n_threads > (os.cpu_count() or 1):
+        raise ModelFileError(f"The model file sets n_threads={n_threads}, more than "
+                             f"this machine's {os.cpu_count()} CPUs.")
+    if device is None:
+        try:
+            device = resolve_device(estimator.device)
+        except ValueError as exc:
+            if "not available" not in str(exc) and "does not exist" not in str(exc):
+                raise ModelFileError(f"The model file's parameters are invalid: "
+                                     f"{exc}") from exc
+            warnings.warn(f"The model was saved with device={estimator.device!r}, "
+                          "which this machine lacks; it runs on the CPU.",
+                          UserWarning, stacklevel=4)
+            device = "cpu"
+    estimator.device = device
+    return estimator, device
+
+
+def _load(path, device):
+    header, tensors = _read(path)
+    estimator, device = _estimator(header, device)
 
     fitted = header.get("fitted")
     if not isinstance(fitted, dict):
@@ -443,28 +521,32 @@ def load(path, device=None):
                                  f"hold n_features_in_={estimator.n_features_in_}.")
         estimator.image_shape_ = tuple(shape)
 
-    n_outputs = 1 if len(classes) == 2 else len(classes)
-    with torch.random.fork_rng(devices=[]):
-        try:
-            module = estimator._build_module(
-                _hidden_layer_sizes(estimator.hidden_layer_sizes), n_outputs)
-        except ValueError as exc:
-            raise ModelFileError(f"The model file's parameters describe no valid "
-                                 f"network: {exc}") from exc
-    weights = _check_tensors(module.state_dict(), tensors, "module")
     class_weight = tensors.get("criterion.class_weight")
-    criterion = ClassificationLoss(estimator.loss, class_weight)
-    _check_tensors(criterion.state_dict(), tensors, "criterion")
-    if class_weight is not None and class_weight.shape != (len(classes),):
+    if class_weight is not None and (class_weight.shape != (len(classes),)
+                                     or class_weight.dtype != torch.float32):
         raise ModelFileError("The model file's class weights do not match classes_.")
+    _check_tensors({} if class_weight is None else {"class_weight": class_weight},
+                   tensors, "criterion")
     stray = sorted(key for key in tensors if key.split(".")[0] not in _SECTIONS)
     if stray:
         raise ModelFileError(f"The model file holds unexpected tensor(s) {stray}.")
+    # The same spec a fit derives; the network is first laid out on the meta
+    # device, so that its size is checked against the file's tensors before
+    # any memory is allocated for it.
+    try:
+        spec = estimator._training_spec(
+            None, device, seed=0,
+            class_weight=None if class_weight is None else class_weight.tolist())
+        with torch.device("meta"):
+            module = build_module(spec.module)
+    except ValueError as exc:
+        raise ModelFileError(f"The model file's parameters describe no valid "
+                             f"network: {exc}") from exc
+    weights = _check_tensors(module.state_dict(), tensors, "module")
+    module = module.to_empty(device="cpu")
     module.load_state_dict(weights)
 
-    batch_size = 200 if estimator.batch_size == "auto" else estimator.batch_size
-    net = make_net(estimator, module, criterion, batch_size, device, seed=0,
-                   drop_single=bool(estimator.batch_norm))
+    net = build_net(spec, module)
     _restore_optimizer(net, header.get("optimizer"), tensors)
     history = _decode(fitted.get("history_"), "history_")
     if (not isinstance(history, list) or not history or not all(
@@ -474,19 +556,31 @@ def load(path, device=None):
                              "with their train_loss.")
     for row in history:
         net.history.append({**row, "batches": []})
-    monitor = _decode(fitted.get("monitor"), "monitor")
-    schedule = fitted.get("schedule")
-    callbacks = dict(net.callbacks_)
-    try:
-        for key in ("best_loss_", "best_validation_score_"):
-            setattr(callbacks["convergence"], key, float(monitor[key]))
-        callbacks["convergence"].no_improvement_count_ = int(
-            monitor["no_improvement_count_"])
-        callbacks["lr_schedule"].epoch_ = int(schedule["epoch_"])
-        callbacks["lr_schedule"].t_ = int(schedule["t_"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError("The model file's training state is incomplete.") from exc
+    _restore_training_state(net, _decode(fitted.get("monitor"), "monitor"),
+                            fitted.get("schedule"))
     estimator.net_ = net
     estimator._update_fitted_attributes()
     estimator.n_iter_ = _field(fitted, "n_iter_", _is_count, "a count")
     return estimator
+
+
+def _restore_training_state(net, monitor, schedule):
+    # The stopping monitor's and the schedule's state, so that training
+    # continues as it would have without the save.
+    if not isinstance(monitor, dict) or not isinstance(schedule, dict):
+        raise ModelFileError("The model file's training state is incomplete.")
+    best_loss = monitor.get("best_loss_")
+    best_score = monitor.get("best_validation_score_")
+    if not (_finite_number(best_loss) or best_loss == math.inf) or not (
+            _finite_number(best_score) or best_score == -math.inf):
+        raise ModelFileError("The model file's best loss and validation score are "
+                             "not numbers a fit records.")
+    counts = [monitor.get("no_improvement_count_"), schedule.get("epoch_"),
+              schedule.get("t_"), schedule.get("reductions_", 0)]
+    if not all(_is_count(c) for c in counts):
+        raise ModelFileError("The model file's training state holds counts that "
+                             "are not non-negative integers.")
+    net.monitor_.best_loss_ = float(best_loss)
+    net.monitor_.best_validation_score_ = float(best_score)
+    (net.monitor_.no_improvement_count_, net.schedule_.epoch_, net.schedule_.t_,
+     net.schedule_.reductions_) = counts

@@ -11,16 +11,16 @@ import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from skorch.callbacks import Callback
 
-from sknets import DivergenceWarning, MLPClassifierTorch
+from sknets import DivergenceWarning, MLPClassifierTorch, _base
 from sknets.modules import ACTIVATIONS, LOSSES, WEIGHT_INITS
 from sknets.training import LEARNING_RATE_SCHEDULES, SOLVERS
+from sknets.training import net as training_net
 
 FAST = dict(hidden_layer_sizes=(32,), batch_size=32, max_iter=10, random_state=0,
             learning_rate_init=0.01,
@@ -392,15 +392,17 @@ def test_divergence_rolls_back(small_digits):
     assert np.isfinite(clf.predict_proba(X_test)).all()
 
 
-class _InterruptAt(Callback):
-    # A batch hook that raises KeyboardInterrupt, as Ctrl-C would.
-    def __init__(self, batch):
-        self.batch, self.seen = batch, 0
+def _interrupt_at(module, call):
+    # A forward hook that raises KeyboardInterrupt at the given forward pass,
+    # as Ctrl-C would in the middle of an epoch.
+    seen = []
 
-    def on_batch_end(self, net, **kwargs):
-        self.seen += 1
-        if self.seen == self.batch:
+    def hook(*args):
+        seen.append(1)
+        if len(seen) == call:
             raise KeyboardInterrupt
+
+    return module.register_forward_hook(hook)
 
 
 def test_interrupt_keeps_last_completed_epoch(small_digits):
@@ -408,13 +410,33 @@ def test_interrupt_keeps_last_completed_epoch(small_digits):
     X_train, X_test, y_train, _ = small_digits
     clf = fast(warm_start=True, max_iter=2).fit(X_train, y_train)
     before = [c.copy() for c in clf.coefs_]
-    clf.net_.callbacks_.append(("interrupt", _InterruptAt(5)))
+    _interrupt_at(clf.net_.module_, 5)
     with pytest.warns(UserWarning, match="interrupted by user after 0 complete"):
         clf.fit(X_train, y_train)
     for ours, reference in zip(clf.coefs_, before, strict=True):
         np.testing.assert_array_equal(ours, reference)
     assert len(clf.history_) == 2 and len(clf.loss_curve_) == 2
     assert clf.predict(X_test).shape == (len(X_test),)
+
+
+def test_interrupt_in_first_epoch_leaves_estimator_unfitted(small_digits,
+                                                            monkeypatch):
+    # Ctrl-C before the first epoch of a first fit ends: the interrupt goes on
+    # to the caller and predict says the estimator is not fitted.
+    X_train, X_test, y_train, _ = small_digits
+    build = training_net.build_net
+
+    def build_then_interrupt(spec, module=None):
+        net = build(spec, module)
+        _interrupt_at(net.module_, 3)
+        return net
+
+    monkeypatch.setattr(_base, "build_net", build_then_interrupt)
+    clf = fast(max_iter=3)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X_train, y_train)
+    with pytest.raises(NotFittedError):
+        clf.predict(X_test)
 
 
 # -- bad input ----------------------------------------------------------------

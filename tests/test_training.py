@@ -11,12 +11,9 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import GridSearchCV
 
 from sknets import MLPClassifierTorch
-from sknets.training import (
-    BatchIterator,
-    TensorData,
-    _flush_denormal_enabled,
-    _macro_f1,
-)
+from sknets.training import BatchIterator, TensorData
+from sknets.training.net import _macro_f1
+from sknets.training.runtime import _flush_denormal_enabled
 
 
 def test_batches_cover_every_sample_once():
@@ -77,9 +74,9 @@ def test_fit_flushes_subnormals_and_restores_the_callers_setting(caller_setting)
     seen = []
 
     class Probe(MLPClassifierTorch):
-        def _build_module(self, hidden_layer_sizes, n_outputs):
+        def _place(self, X, device):  # called inside fit, once per data set
             seen.append(_flush_denormal_enabled())
-            return super()._build_module(hidden_layer_sizes, n_outputs)
+            return super()._place(X, device)
 
     X = np.random.RandomState(0).rand(30, 4)
     y = np.arange(30) % 2
@@ -114,10 +111,10 @@ def test_prediction_finds_nan_and_inf_in_any_chunk():
 
 
 class _ThreadProbe(MLPClassifierTorch):
-    # Records torch's thread count while the module is built, inside fit.
-    def _build_module(self, hidden_layer_sizes, n_outputs):
+    # Records torch's thread count while the data is placed, inside fit.
+    def _place(self, X, device):
         self.threads_in_fit_ = torch.get_num_threads()
-        return super()._build_module(hidden_layer_sizes, n_outputs)
+        return super()._place(X, device)
 
 
 def _threads_scorer(estimator, X, y):
@@ -168,7 +165,7 @@ def test_host_batches_gather_the_rows_asked_for():
     # The pinned-buffer path of a training set too large for the GPU,
     # checked on the CPU: each call returns exactly the rows of its indices,
     # alternating between two buffers.
-    from sknets.training import _HostBatches
+    from sknets.training.batches import _HostBatches
 
     X = torch.arange(40.0).reshape(10, 4)
     gather = _HostBatches(X, batch_size=3, device="cpu")

@@ -1,0 +1,121 @@
+"""Atomic file writes: the one place sknets replaces a file.
+
+A write goes to a temporary file next to the target, reaches the disk, takes
+the target's permissions, and replaces the target in one step; on any error
+or interrupt the temporary file is removed and the target is untouched. A
+temporary left by a killed process carries that process's id in its name and
+is removed by the next write to the same target.
+"""
+
+import os
+import re
+import secrets
+import stat
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["atomic_file", "write_atomically"]
+
+
+def _target(path):
+    # A symlink is written through: its target file is replaced, the link
+    # stays.
+    path = Path(path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def _mode(target):
+    # The existing file's permissions, else what open() would give a new file
+    # under the current umask.
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_temporaries(target):
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(\d+)\.[0-9a-f]+\.tmp$")
+    for entry in target.parent.iterdir():
+        match = pattern.match(entry.name)
+        if match and not _alive(int(match.group(1))):
+            entry.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_file(path, mode="wb"):
+    """Open a temporary file that replaces ``path`` when the block succeeds.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write. A symlink is followed: its target is replaced.
+        The new file keeps the permissions of the file it replaces (a new
+        file gets the umask's default).
+    mode : {'wb', 'w'}, default='wb'
+        Binary or text.
+
+    Yields
+    ------
+    file : file object
+        Write to it inside the block; an exception inside the block leaves
+        ``path`` as it was.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sknets._files import atomic_file
+    >>> path = os.path.join(tempfile.mkdtemp(), "out.txt")
+    >>> with atomic_file(path, "w") as f:
+    ...     _ = f.write("done")
+    >>> open(path).read()
+    'done'
+    """
+    target = _target(path)
+    _remove_stale_temporaries(target)
+    temporary = target.parent / (
+        f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temporary, _mode(target))
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_atomically(path, data):
+    """Replace ``path`` with ``data`` in one step (see ``atomic_file``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write.
+    data : bytes or str
+        Its new content.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sknets._files import write_atomically
+    >>> path = os.path.join(tempfile.mkdtemp(), "out.bin")
+    >>> write_atomically(path, b"123")
+    >>> open(path, "rb").read()
+    b'123'
+    """
+    with atomic_file(path, "w" if isinstance(data, str) else "wb") as f:
+        f.write(data)

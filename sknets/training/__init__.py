@@ -1,0 +1,58 @@
+"""The training engine: one module per concern.
+
+- ``spec``: ``TrainingSpec``, every value a fit needs, derived from the
+  estimator's parameters once per ``fit``/``partial_fit``.
+- ``net``: ``SknetsNet`` (skorch's net with a lean epoch), ``build_net`` and
+  ``continue_net``, which build or reconfigure it from a spec.
+- ``batches``: ``TensorData`` and ``BatchIterator``, batches as index slices.
+- ``optimizers``: the ``SOLVERS`` registry and ``OptimizerFactory``.
+- ``schedules``: ``LEARNING_RATE_SCHEDULES`` and ``LearningRateSchedule``,
+  the one owner of the learning rate.
+- ``stopping``: ``ConvergenceMonitor`` (stopping rules, best weights,
+  divergence guard), ``DivergenceWarning`` and ``NoFiniteWeightsError``.
+- ``progress``: per-epoch lines and progress bars.
+- ``runtime``: thread count and subnormal flushing during fit and predict.
+
+``docs/architecture.md`` shows how they fit together.
+"""
+
+from .batches import BatchIterator, TensorData
+from .net import NonFiniteInput, SknetsNet, build_net, continue_net
+from .optimizers import SOLVERS, OptimizerFactory
+from .progress import BatchProgressBar, EpochLogger, EpochProgressBar
+from .runtime import flush_denormal, intra_op_threads
+from .schedules import LEARNING_RATE_SCHEDULES, LearningRateSchedule
+from .spec import (
+    ModuleSpec,
+    OptimizerSpec,
+    ScheduleSpec,
+    StoppingSpec,
+    TrainingSpec,
+)
+from .stopping import ConvergenceMonitor, DivergenceWarning, NoFiniteWeightsError
+
+__all__ = [
+    "LEARNING_RATE_SCHEDULES",
+    "SOLVERS",
+    "BatchIterator",
+    "BatchProgressBar",
+    "ConvergenceMonitor",
+    "DivergenceWarning",
+    "EpochLogger",
+    "EpochProgressBar",
+    "LearningRateSchedule",
+    "ModuleSpec",
+    "NoFiniteWeightsError",
+    "NonFiniteInput",
+    "OptimizerFactory",
+    "OptimizerSpec",
+    "ScheduleSpec",
+    "SknetsNet",
+    "StoppingSpec",
+    "TensorData",
+    "TrainingSpec",
+    "build_net",
+    "continue_net",
+    "flush_denormal",
+    "intra_op_threads",
+]

@@ -1,0 +1,152 @@
+"""Mini-batches as index slices of two tensors: the lean data path of a fit."""
+
+import math
+
+import torch
+
+__all__ = ["BatchIterator", "TensorData"]
+
+
+class TensorData(torch.utils.data.Dataset):
+    """Features and encoded targets held as two tensors, and the rows to use.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (n_samples, ...)
+        float32 features.
+    y : torch.Tensor of shape (n_samples,)
+        int64 class indices.
+    indices : torch.Tensor of shape (n_used,) or None, default=None
+        The rows that form the dataset (a training split taken without
+        copying X); None means all of them.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sknets.training import TensorData
+    >>> data = TensorData(torch.zeros(5, 2), torch.arange(5), torch.tensor([4, 1]))
+    >>> len(data), data[0][1].item()
+    (2, 4)
+    """
+
+    def __init__(self, X, y, indices=None):
+        self.X = X
+        self.y = y
+        self.indices = indices
+
+    def __len__(self):
+        return len(self.y) if self.indices is None else len(self.indices)
+
+    def __getitem__(self, index):
+        if self.indices is not None:
+            index = self.indices[index]
+        return self.X[index], self.y[index]
+
+
+class _HostBatches:
+    # Gathers rows of a host tensor into one of two pinned buffers and copies
+    # it to the device asynchronously; a buffer is refilled only once its
+    # previous copy has finished.
+
+    def __init__(self, X, batch_size, device):
+        self.X, self.device = X, torch.device(device)
+        cuda = self.device.type == "cuda"
+        self.buffers = [torch.empty((batch_size, *X.shape[1:]), dtype=X.dtype,
+                                    pin_memory=cuda) for _ in range(2)]
+        self.copied = [None, None]  # CUDA events, one per buffer
+        self.turn = 0
+
+    def __call__(self, idx):
+        self.turn ^= 1
+        k = self.turn
+        if self.copied[k] is not None:
+            self.copied[k].synchronize()
+        out = self.buffers[k][:len(idx)]  # (B, ...)
+        torch.index_select(self.X, 0, idx, out=out)
+        batch = out.to(self.device, non_blocking=True)
+        if self.device.type == "cuda":
+            self.copied[k] = torch.cuda.Event()
+            self.copied[k].record()
+        return batch
+
+
+class BatchIterator:
+    """Mini-batches as index slices of a ``TensorData``.
+
+    One random permutation per epoch, then each batch is ``X[idx]`` for a slice
+    ``idx`` of it: no per-sample ``__getitem__``, no collation, no worker
+    processes. When X lives on the host and ``device`` is an accelerator (a
+    training set too large for the device), each batch is gathered into a
+    pinned buffer and copied to the device without blocking.
+
+    Parameters
+    ----------
+    dataset : TensorData
+        The data to iterate over; ``y`` lives on ``device``.
+    batch_size : int
+        Number of samples per batch; the last batch may be smaller.
+    shuffle : bool, default=False
+        Whether to draw a new permutation every epoch.
+    seed : int or None, default=None
+        Seed of the permutations; None uses torch's global generator.
+    drop_single : bool, default=False
+        Drop a last batch of a single sample (batch normalisation cannot
+        train on one sample).
+    device : str or None, default=None
+        Where batches are used; None means where X is.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sknets.training import BatchIterator, TensorData
+    >>> data = TensorData(torch.zeros(5, 2), torch.arange(5))
+    >>> [len(yb) for _, yb in BatchIterator(data, batch_size=2)]
+    [2, 2, 1]
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False, seed=None,
+                 drop_single=False, device=None):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_single = drop_single
+        self.device = dataset.X.device if device is None else torch.device(device)
+        self.generator = None
+        if seed is not None:
+            self.generator = torch.Generator(device=dataset.X.device)
+            self.generator.manual_seed(int(seed))
+
+    def __len__(self):
+        n_batches = math.ceil(len(self.dataset) / self.batch_size)
+        if self.drop_single and len(self.dataset) % self.batch_size == 1:
+            n_batches -= 1
+        return n_batches
+
+    def _order(self, n, device):
+        # The rows of one epoch, in order: a permutation of the dataset's rows.
+        rows = self.dataset.indices
+        if not self.shuffle:
+            return torch.arange(n, device=device) if rows is None else rows
+        order = torch.randperm(n, generator=self.generator, device=device)
+        return order if rows is None else rows[order]
+
+    def __iter__(self):
+        X, y = self.dataset.X, self.dataset.y
+        n = len(self.dataset)
+        stop = n - 1 if self.drop_single and n % self.batch_size == 1 else n
+        if X.device != self.device:
+            gather = _HostBatches(X, self.batch_size, self.device)
+            order = self._order(n, X.device)
+            for start in range(0, stop, self.batch_size):
+                idx = order[start:start + self.batch_size]
+                yield gather(idx), y[idx.to(y.device, non_blocking=True)]
+            return
+        if not self.shuffle and self.dataset.indices is None:
+            for start in range(0, stop, self.batch_size):
+                end = min(start + self.batch_size, stop)
+                yield X[start:end], y[start:end]  # views, no copy
+            return
+        order = self._order(n, X.device)
+        for start in range(0, stop, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            yield X[idx], y[idx]  # (B, ...), (B,)

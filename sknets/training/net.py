@@ -1,0 +1,540 @@
+"""The skorch net that trains one network, and its assembly from a spec.
+
+``build_net`` makes a new net from a ``TrainingSpec``; ``continue_net`` applies
+a new spec to a fitted net (a warm-start ``fit`` or a ``partial_fit``): each
+setting takes effect, or a clear ``ValueError`` says why it cannot.
+"""
+
+import time
+
+import torch
+from skorch import NeuralNetClassifier
+from skorch.callbacks import Callback
+from torch import nn
+
+from ..modules import ClassificationLoss, build_module
+from .batches import BatchIterator
+from .optimizers import OptimizerFactory
+from .progress import progress_callbacks
+from .schedules import LearningRateSchedule
+from .stopping import ConvergenceMonitor
+
+__all__ = ["NonFiniteInput", "SknetsNet", "build_net", "continue_net"]
+
+
+class NonFiniteInput(ValueError):
+    """A chunk of prediction input sums to NaN or infinity.
+
+    Raised by ``SknetsNet.predict_logits(check_finite=True)``; the estimators
+    catch it and run scikit-learn's exact check, whose message users see.
+
+    Examples
+    --------
+    >>> from sknets.training import NonFiniteInput
+    >>> issubclass(NonFiniteInput, ValueError)
+    True
+    """
+
+
+def _macro_f1(y_true, y_pred, n_classes):
+    # Macro-F1 over the classes present in y_true or y_pred, as scikit-learn's
+    # f1_score(average="macro") computes it.
+    confusion = torch.bincount(y_true * n_classes + y_pred, minlength=n_classes ** 2)
+    confusion = confusion.reshape(n_classes, n_classes).double()  # (true, pred)
+    tp = confusion.diagonal()
+    support, predicted = confusion.sum(1), confusion.sum(0)
+    present = (support + predicted) > 0
+    f1 = 2 * tp / (support + predicted).clamp(min=1)
+    return float(f1[present].mean())
+
+
+class SknetsNet(NeuralNetClassifier):
+    """skorch's ``NeuralNetClassifier`` with sknets' lean training epoch.
+
+    The estimators build it in ``fit`` and keep it as ``net_``. Compared with
+    skorch's own loop, a training epoch does no per-batch history, no
+    per-batch device synchronisation and no closure-based optimizer step (none
+    of sknets' solvers needs one); callbacks that implement ``on_batch_end``
+    are still called. Validation runs in large batches under
+    ``torch.inference_mode``.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        As for ``skorch.NeuralNetClassifier``.
+    alpha : float, default=0.0
+        L2 penalty, added to the training loss as scikit-learn does:
+        ``0.5 * alpha * sum(||W||^2) / batch_size`` over the weights (not the
+        biases) of linear and convolutional layers.
+    predict_chunk : int, default=256
+        Rows per forward pass when predicting on the CPU (see
+        ``predict_logits``).
+
+    Attributes
+    ----------
+    spec_ : TrainingSpec
+        The spec of the last fit (set by ``build_net`` and ``continue_net``).
+    schedule_ : LearningRateSchedule
+        The learning-rate schedule and its state.
+    monitor_ : ConvergenceMonitor
+        The stopping rules and their state.
+
+    Examples
+    --------
+    Every fitted estimator keeps its net as ``net_``:
+
+    >>> import numpy as np
+    >>> from sknets import MLPClassifierTorch
+    >>> X, y = np.random.RandomState(0).rand(30, 4), np.arange(30) % 3
+    >>> net = MLPClassifierTorch(max_iter=2, random_state=0).fit(X, y).net_
+    >>> type(net).__name__, len(net.history), net.history[-1]["train_batch_count"]
+    ('SknetsNet', 2, 1)
+    """
+
+    def __init__(self, *args, alpha=0.0, predict_chunk=256, **kwargs):
+        self.alpha = alpha
+        self.predict_chunk = predict_chunk
+        super().__init__(*args, **kwargs)
+
+    def get_default_callbacks(self):
+        # skorch's defaults read per-batch history that this net does not write.
+        return []
+
+    def initialize_module(self):
+        super().initialize_module()
+        self._collect_penalized_weights()
+        return self
+
+    def _collect_penalized_weights(self):
+        self.penalized_weights_ = [
+            m.weight for m in self.module_.modules()
+            if isinstance(m, (nn.Linear, nn.Conv2d))
+        ]
+
+    def __getstate__(self):
+        # The list aliases module_'s parameters; pickled on its own it would
+        # come back as copies, so it is rebuilt from module_ on unpickling.
+        state = super().__getstate__()
+        state.pop("penalized_weights_", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "module_" in self.__dict__:
+            self._collect_penalized_weights()
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss = self.criterion_(y_pred, y_true)
+        if training and self.alpha > 0:
+            penalty = sum(w.pow(2).sum() for w in self.penalized_weights_)
+            loss = loss + (0.5 * self.alpha / len(y_true)) * penalty
+        return loss
+
+    @torch.no_grad()
+    def _add_penalty_gradient(self, weights, batch_size):
+        # The gradient of 0.5 * scale * ||W||^2 is scale * W: added to the
+        # gradients directly, in one fused call, instead of through autograd.
+        scale = self.alpha / batch_size
+        torch._foreach_add_([w.grad for w in weights], weights, alpha=scale)
+        norms = torch.stack(torch._foreach_norm(weights))
+        return 0.5 * scale * norms.pow(2).sum()
+
+    def fit_loop(self, X, y=None, epochs=None, valid_data=None, **fit_params):
+        """Run ``epochs`` epochs over the ``TensorData`` ``X``.
+
+        Parameters
+        ----------
+        X : TensorData
+            Training data.
+        y : None
+            Unused; the targets are in ``X``.
+        epochs : int or None, default=None
+            Number of epochs; None means ``max_epochs``.
+        valid_data : TensorData or None, default=None
+            Validation data scored after every epoch.
+        **fit_params : dict
+            Ignored (skorch passes its routing arguments here).
+
+        Returns
+        -------
+        self : SknetsNet
+        """
+        self.check_training_readiness()
+        epochs = self.max_epochs if epochs is None else epochs
+        iterator = self.get_iterator(X, training=True)
+        on_epoch_kwargs = {"dataset_train": X, "dataset_valid": valid_data}
+        self.stop_training_ = False
+        self.interrupted_ = False
+        try:
+            for _ in range(epochs):
+                tic = time.perf_counter()
+                self.notify("on_epoch_begin", **on_epoch_kwargs)
+                self.history.record("lr", self.optimizer_.param_groups[0]["lr"])
+                self.run_single_epoch(iterator, training=True, prefix="train",
+                                      step_fn=None)
+                if valid_data is not None:
+                    self._validation_epoch(valid_data)
+                self.history.record("duration", time.perf_counter() - tic)
+                self.notify("on_epoch_end", **on_epoch_kwargs)
+                if self.stop_training_:
+                    break
+        except KeyboardInterrupt:
+            # skorch's partial_fit swallows the interrupt and runs
+            # on_train_end; the epoch in progress is dropped from the history
+            # and ConvergenceMonitor rolls the weights back to the last
+            # completed epoch.
+            self.interrupted_ = True
+            if self.history and "duration" not in self.history[-1]:
+                self.history.pop()
+            raise
+        return self
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """One pass of optimisation over ``iterator``; records loss and accuracy.
+
+        Parameters
+        ----------
+        iterator : BatchIterator
+            The training batches.
+        training : bool
+            Must be True; validation goes through ``_validation_epoch``.
+        prefix : str
+            History key prefix, ``'train'``.
+        step_fn : None
+            Unused; kept for skorch's signature.
+        **fit_params : dict
+            Unused.
+        """
+        module, optimizer = self.module_, self.optimizer_
+        batch_hooks = [
+            cb for _, cb in self.callbacks_
+            if type(cb).on_batch_end is not Callback.on_batch_end
+        ]
+        module.train()
+        penalized = self.penalized_weights_ if self.alpha > 0 else []
+        sums = _EpochSums()
+        for Xb, yb in iterator:
+            optimizer.zero_grad(set_to_none=True)
+            logits = module(Xb)  # (B, C)
+            loss = self.criterion_(logits, yb)
+            loss.backward()
+            loss = loss.detach()
+            if penalized:
+                loss = loss + self._add_penalty_gradient(penalized, len(yb))
+            optimizer.step()
+            # Kept as tensors: no device synchronisation inside the loop.
+            sums.add(loss, (logits.detach().argmax(1) == yb).sum(), len(yb))
+            for cb in batch_hooks:
+                cb.on_batch_end(self, batch=(Xb, yb), training=True, loss=loss,
+                                y_pred=logits)
+        loss_sum, n_correct = sums.totals()
+        self.history.record(prefix + "_loss", loss_sum / sums.n_seen)
+        self.history.record(prefix + "_accuracy", n_correct / sums.n_seen)
+        self.history.record(prefix + "_batch_count", sums.n_batches)
+        self.history.record(prefix + "_samples", sums.n_seen)
+
+    @torch.no_grad()
+    def forward_is_finite(self, state, data):
+        """Load ``state`` and check its forward pass over ``data``.
+
+        Parameters
+        ----------
+        state : dict
+            A state dict of ``module_``.
+        data : TensorData
+            The training data.
+
+        Returns
+        -------
+        finite : bool
+            Whether every output and the loss are finite (in evaluation
+            mode, as predictions are made).
+        """
+        self.module_.load_state_dict(state)
+        X = data.X if data.indices is None else data.X[data.indices]  # (N, ...)
+        y = data.y if data.indices is None else data.y[
+            data.indices.to(data.y.device)]
+        logits = self.predict_logits(X)  # (N, C)
+        return bool(torch.isfinite(logits).all()
+                    and torch.isfinite(self.criterion_(logits, y)))
+
+    def predict_logits(self, X, batch_size=None, check_finite=False):
+        """Logits of ``X`` in fixed-size chunks, under ``torch.inference_mode``.
+
+        Every chunk has exactly ``batch_size`` rows (the last one is padded
+        with zeros): matrix kernels then take the same path for every row, so
+        a sample's output does not depend on which other samples are predicted
+        with it (float32 kernels chosen by batch shape differ in the last bits).
+
+        Parameters
+        ----------
+        X : torch.Tensor of shape (n_samples, ...)
+            float32 input, on the net's device or on the host.
+        batch_size : int or None, default=None
+            Rows per forward pass; None means ``predict_chunk`` (set by the
+            estimator: 2048 rows for an MLP, 256 for a CNN) on the CPU and
+            4096 on an accelerator.
+        check_finite : bool, default=False
+            Raise ``NonFiniteInput`` when a chunk of X holds NaN or infinity,
+            found from the sum of the chunk (or of the first layer's output
+            when that is a Linear layer) while it is in cache: cheaper than a
+            separate pass over X. The sum of large finite values can overflow,
+            so the caller confirms with an exact check.
+
+        Returns
+        -------
+        logits : torch.Tensor of shape (n_samples, n_classes)
+        """
+        device = torch.device(self.device)
+        if batch_size is None:
+            batch_size = (getattr(self, "predict_chunk", 256)
+                          if device.type == "cpu" else 4096)
+        module = self.module_
+        module.eval()
+        # What to check for NaN/infinity: a NaN or infinite input value makes
+        # every output of a first Linear layer non-finite (inf * 0 is NaN), and
+        # that output is far smaller than the input; other first layers (a
+        # convolution can skip pixels) get the input checked.
+        first, rest = None, module
+        if (check_finite and isinstance(module, nn.Sequential) and len(module) > 1
+                and isinstance(module[0], nn.Linear)):
+            first, rest = module[0], nn.Sequential(*list(module)[1:])
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(X), batch_size):
+                chunk = X[start:start + batch_size].to(device, non_blocking=True)
+                n = len(chunk)
+                if n < batch_size:
+                    chunk = torch.cat([chunk, chunk.new_zeros(
+                        (batch_size - n, *chunk.shape[1:]))])
+                checked = chunk if first is None else first(chunk)  # (B, H)
+                if check_finite and not torch.isfinite(checked.sum()):
+                    raise NonFiniteInput
+                chunks.append((rest(checked) if first is not None
+                               else module(chunk))[:n])  # (B, C)
+        return torch.cat(chunks)
+
+    def _validation_epoch(self, data):
+        logits = self.predict_logits(data.X)  # (N, C)
+        with torch.inference_mode():
+            loss = self.criterion_(logits, data.y)
+            pred = logits.argmax(1)
+            accuracy = (pred == data.y).double().mean()
+        self.history.record("valid_loss", float(loss))
+        self.history.record("valid_accuracy", float(accuracy))
+        self.history.record("valid_f1_macro",
+                            _macro_f1(data.y, pred, logits.shape[1]))
+
+
+class _EpochSums:
+    # The epoch's loss (weighted by batch size) and correct predictions, kept
+    # on the device without synchronising; per-batch tensors are folded into
+    # the running sums every _FOLD batches, so memory stays flat however many
+    # batches an epoch has.
+    _FOLD = 256
+
+    def __init__(self):
+        self.losses, self.correct, self.sizes = [], [], []
+        self.loss_sum = self.n_correct = None
+        self.n_seen = self.n_batches = 0
+
+    def add(self, loss, correct, size):
+        self.losses.append(loss)
+        self.correct.append(correct)
+        self.sizes.append(size)
+        self.n_seen += size
+        self.n_batches += 1
+        if len(self.losses) == self._FOLD:
+            self._fold()
+
+    def _fold(self):
+        losses = torch.stack(self.losses).double()  # (k,)
+        sizes = torch.tensor(self.sizes, dtype=torch.float64, device=losses.device)
+        loss_sum, correct = losses @ sizes, torch.stack(self.correct).sum()
+        if self.loss_sum is not None:
+            loss_sum, correct = loss_sum + self.loss_sum, correct + self.n_correct
+        self.loss_sum, self.n_correct = loss_sum, correct
+        self.losses, self.correct, self.sizes = [], [], []
+
+    def totals(self):
+        # The one synchronisation of the epoch.
+        if self.losses:
+            self._fold()
+        return float(self.loss_sum), int(self.n_correct)
+
+
+def _criterion(spec):
+    class_weight = None if spec.class_weight is None else torch.tensor(
+        spec.class_weight, dtype=torch.float32)
+    return ClassificationLoss(spec.loss, class_weight)
+
+
+def _callbacks(net, spec):
+    return ([("lr_schedule", net.schedule_), ("convergence", net.monitor_)]
+            + progress_callbacks(spec.verbose, spec.epoch_progress))
+
+
+def _set_loop(net, spec):
+    # Values skorch keeps as plain attributes (the prefixed ones included).
+    net.max_epochs = spec.max_iter
+    net.batch_size = spec.batch_size
+    net.iterator_train__shuffle = spec.shuffle
+    net.iterator_train__seed = spec.seed
+    net.iterator_train__drop_single = spec.drop_single
+    net.iterator_train__device = spec.device
+    net.alpha = spec.alpha
+    net.predict_chunk = spec.predict_chunk
+    net.optimizer = OptimizerFactory(spec.optimizer)
+    net.lr = spec.optimizer.learning_rate_init
+
+
+def build_net(spec, module=None):
+    """A new, initialised net that trains the network of ``spec``.
+
+    Parameters
+    ----------
+    spec : TrainingSpec
+        Everything the fit needs.
+    module : torch.nn.Module or None, default=None
+        The network, when the caller built it already (``load`` fills in
+        saved weights); None builds it from ``spec.module``.
+
+    Returns
+    -------
+    net : SknetsNet
+
+    Examples
+    --------
+    >>> from sknets import MLPClassifierTorch
+    >>> from sknets.training import ModuleSpec, TrainingSpec, build_net
+    >>> spec = TrainingSpec.from_params(
+    ...     MLPClassifierTorch().get_params(), n_samples=16, device="cpu", seed=0,
+    ...     module=ModuleSpec.of("mlp", n_features=4, hidden_layer_sizes=(8,),
+    ...                          n_outputs=3))
+    >>> net = build_net(spec)
+    >>> net.initialized_, net.module_[0].weight.shape, net.batch_size
+    (True, torch.Size([8, 4]), 16)
+    """
+    if module is None:
+        module = build_module(spec.module)
+    schedule = LearningRateSchedule(spec.schedule)
+    monitor = ConvergenceMonitor(spec.stopping)
+    net = SknetsNet(
+        module,
+        criterion=_criterion(spec),
+        optimizer=OptimizerFactory(spec.optimizer),
+        iterator_train=BatchIterator,
+        train_split=None,
+        callbacks=[("lr_schedule", schedule), ("convergence", monitor)],
+        device=spec.device,
+        verbose=0,
+    )
+    _set_loop(net, spec)
+    net.initialize()
+    net.schedule_, net.monitor_, net.spec_ = schedule, monitor, spec
+    net.callbacks_ = _callbacks(net, spec)
+    return net
+
+
+def _move(net, device):
+    # e.g. a model unpickled on a machine without CUDA, trained further.
+    net.device = device
+    net.module_.to(device)
+    net.criterion_.to(device)
+    for state in net.optimizer_.state.values():
+        for key, value in state.items():
+            if torch.is_tensor(value) and value.dim() > 0:
+                state[key] = value.to(device)
+
+
+def _continued_module(net, before, after):
+    # A network spec that changed keeps the trained weights when they fit the
+    # new network exactly (another activation, dropout or pooling type); else
+    # the change cannot take effect without starting over.
+    changed = after.changed(before)
+    if "weight_init" in changed:
+        raise ValueError(
+            f"weight_init changed from {before.kwargs.get('weight_init')!r} to "
+            f"{after.kwargs.get('weight_init')!r} since the last fit, but a "
+            "continued fit keeps the trained weights, so it cannot take effect. "
+            "Set warm_start=False (or start partial_fit on a new estimator) to "
+            "train new weights."
+        )
+    with torch.device("meta"):
+        module = build_module(after)
+    trained = net.module_.state_dict()
+    new = module.state_dict()
+    # Matched in order: a dropout layer added or removed renumbers the layers
+    # of a Sequential, not the weights.
+    if [t.shape for t in trained.values()] != [t.shape for t in new.values()]:
+        raise ValueError(
+            f"{', '.join(changed)} changed since the last fit and the trained "
+            "weights do not fit the new network. Set warm_start=False (or start "
+            "partial_fit on a new estimator) to train a new network, or restore "
+            "the previous value."
+        )
+    module = module.to_empty(device=net.device)
+    module.load_state_dict(dict(zip(new, trained.values(), strict=True)))
+    net.module = net.module_ = module
+    net._collect_penalized_weights()
+
+
+def continue_net(net, spec, *, restart):
+    """Apply ``spec`` to a fitted net before it trains again.
+
+    Every setting takes effect: the loss, penalty, batches, stopping rules,
+    schedule and progress output are replaced; a changed network spec keeps
+    the trained weights when they fit the new network and raises otherwise.
+
+    Parameters
+    ----------
+    net : SknetsNet
+        A net made by ``build_net``.
+    spec : TrainingSpec
+        The spec of the coming fit.
+    restart : bool
+        True for a warm-start ``fit``: a new optimizer (as scikit-learn
+        creates), the schedule starts over, and the validation record is
+        forgotten. False for ``partial_fit``: the optimizer keeps its state
+        (and gets the new settings) unless the solver changed.
+
+    Raises
+    ------
+    ValueError
+        When the network spec changed in a way the weights cannot follow
+        (``hidden_layer_sizes``, conv layers, ``batch_norm``, ...), or
+        ``weight_init`` changed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknets import MLPClassifierTorch
+    >>> X, y = np.random.RandomState(0).rand(30, 4), np.arange(30) % 2
+    >>> clf = MLPClassifierTorch((8,), max_iter=2, warm_start=True).fit(X, y)
+    >>> clf.set_params(hidden_layer_sizes=(16,)).fit(X, y)
+    Traceback (most recent call last):
+    ...
+    ValueError: hidden_layer_sizes changed since the last fit and the trained ...
+    """
+    before = net.spec_
+    if str(net.device) != spec.device:
+        _move(net, spec.device)
+    swapped = spec.module != before.module
+    if swapped:
+        _continued_module(net, before.module, spec.module)
+    net.criterion = net.criterion_ = _criterion(spec).to(spec.device)
+    _set_loop(net, spec)
+    if restart or spec.optimizer.solver != before.optimizer.solver:
+        net.initialize_optimizer()
+    else:
+        if swapped:  # the same state, for the new module's parameters
+            state = net.optimizer_.state_dict()
+            net.initialize_optimizer()
+            net.optimizer_.load_state_dict(state)
+        net.optimizer.update(net.optimizer_)
+    net.schedule_.spec, net.monitor_.spec = spec.schedule, spec.stopping
+    if restart:
+        net.schedule_.restart()
+        net.monitor_.start_fit()
+    net.callbacks_ = _callbacks(net, spec)
+    net.spec_ = spec
