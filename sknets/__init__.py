@@ -2,7 +2,12 @@
 
 from .cnn import CNNClassifierTorch
 from .mlp import MLPClassifierTorch
-from .training import DivergenceWarning
+from .training import DivergenceWarning, NoFiniteWeightsError
 
-__all__ = ["CNNClassifierTorch", "DivergenceWarning", "MLPClassifierTorch"]
+__all__ = [
+    "CNNClassifierTorch",
+    "DivergenceWarning",
+    "MLPClassifierTorch",
+    "NoFiniteWeightsError",
+]
 __version__ = "0.1.0"

@@ -2,6 +2,9 @@
 
 import pickle
 import re
+import signal
+import subprocess
+import sys
 import warnings
 
 import joblib
@@ -11,6 +14,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.base import clone
+from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.neural_network import MLPClassifier
@@ -19,7 +23,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sknets import DivergenceWarning, MLPClassifierTorch, _base
 from sknets.modules import ACTIVATIONS, LOSSES, WEIGHT_INITS
-from sknets.training import LEARNING_RATE_SCHEDULES, SOLVERS
+from sknets.training import LEARNING_RATE_SCHEDULES, SOLVERS, NoFiniteWeightsError
 from sknets.training import net as training_net
 
 FAST = dict(hidden_layer_sizes=(32,), batch_size=32, max_iter=10, random_state=0,
@@ -392,6 +396,40 @@ def test_divergence_rolls_back(small_digits):
     assert np.isfinite(clf.predict_proba(X_test)).all()
 
 
+@pytest.mark.parametrize("random_state", range(4))
+def test_divergence_keeps_weights_that_predict_finite_probabilities(random_state):
+    # Full-batch SGD at a huge rate: after the DivergenceWarning, every
+    # training row gets finite probabilities (rolled back only to checked
+    # weights).
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    with pytest.warns(DivergenceWarning):
+        clf = MLPClassifierTorch(solver="sgd", learning_rate_init=1e6,
+                                 batch_size=2000, max_iter=6, device="cpu",
+                                 random_state=random_state).fit(X, y)
+    assert np.isfinite(clf.predict_proba(X)).all()
+
+
+def test_divergence_without_finite_weights_is_an_error(small_digits):
+    # Inputs so large that no weights give finite outputs: a first fit leaves
+    # the estimator unfitted; a warm-start fit keeps the weights it had.
+    X_train, X_test, y_train, _ = small_digits
+    huge = X_train * np.float32(3e38)
+    first = fast()
+    with pytest.raises(NoFiniteWeightsError, match="Scale the input features"):
+        first.fit(huge, y_train)
+    with pytest.raises(NotFittedError):
+        first.predict(X_test)
+    clf = fast(warm_start=True, max_iter=2).fit(X_train, y_train)
+    before = [c.copy() for c in clf.coefs_]
+    with pytest.raises(NoFiniteWeightsError):
+        clf.fit(huge, y_train)
+    for ours, reference in zip(clf.coefs_, before, strict=True):
+        np.testing.assert_array_equal(ours, reference)
+    assert len(clf.net_.history) == 2
+    assert np.isfinite(clf.predict_proba(X_test)).all()
+
+
 def _interrupt_at(module, call):
     # A forward hook that raises KeyboardInterrupt at the given forward pass,
     # as Ctrl-C would in the middle of an epoch.
@@ -502,3 +540,43 @@ def test_predict_checks_features(small_digits):
     clf = fast(max_iter=1).fit(X_train, y_train)
     with pytest.raises(ValueError, match="expecting 64 features"):
         clf.predict(X_train[:, :10])
+
+
+def test_ctrl_c_in_first_epoch_leaves_estimator_unfitted():
+    # A real SIGINT while the first epoch runs, in a child process with the
+    # default SIGINT handling: fit raises KeyboardInterrupt and predict then
+    # raises NotFittedError, not AttributeError.
+    script = """
+import numpy as np
+from sklearn.exceptions import NotFittedError
+from sknets import MLPClassifierTorch
+X, y = np.random.RandomState(0).rand(20000, 8), np.arange(20000) % 2
+clf = MLPClassifierTorch((8,), batch_size=1, max_iter=2, device="cpu")
+seen = []
+def ready(module, args):
+    if not seen:
+        seen.append(1)
+        print("training", flush=True)
+import torch
+from torch.nn.modules.module import register_module_forward_pre_hook
+register_module_forward_pre_hook(ready)
+try:
+    clf.fit(X, y)
+    print("finished")
+except KeyboardInterrupt:
+    try:
+        clf.predict(X[:2])
+        print("predicted")
+    except NotFittedError:
+        print("not fitted")
+"""
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert child.stdout.readline().strip() == "training"
+        child.send_signal(signal.SIGINT)
+        out, _ = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert out.strip() == "not fitted"

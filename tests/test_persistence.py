@@ -3,6 +3,10 @@
 import json
 import os
 import pickle
+import signal
+import stat
+import subprocess
+import sys
 import warnings
 
 import joblib
@@ -219,3 +223,220 @@ def test_joblib_round_trip_for_trusted_files(cnn, small_digits, tmp_path):
         loaded = joblib.load(tmp_path / "model.joblib")
     np.testing.assert_array_equal(loaded.predict_proba(X_test),
                                   cnn.predict_proba(X_test))
+
+
+# -- hostile files: each crafted byte by byte from a real model file ------------
+
+
+def _param(header, name, value):
+    header["params"]["dict"] = [[k, value if k == name else v]
+                                for k, v in header["params"]["dict"]]
+
+
+def _raw_safetensors(path, sknets_record):
+    # A safetensors file with no tensors whose sknets record is given as is.
+    layout = json.dumps({"__metadata__": {"sknets": sknets_record}}).encode()
+    path.write_bytes(len(layout).to_bytes(8, "little") + layout)
+
+
+def _craft_header(change):
+    def craft(model_path, path):
+        path.write_bytes(model_path.read_bytes())
+        _rewrite(path, header_change=change)
+    return craft
+
+
+def _craft_tensors(change):
+    def craft(model_path, path):
+        path.write_bytes(model_path.read_bytes())
+        _rewrite(path, tensors_change=change)
+    return craft
+
+
+def _huge_layers(header):
+    _param(header, "hidden_layer_sizes", {"tuple": [20000, 16]})
+    header["fitted"]["n_features_in_"] = 25000
+    header["fitted"].pop("feature_names_in_")
+
+
+def _set_group(key, value):
+    def change(header):
+        group = header["optimizer"]["param_groups"][0]
+        group["dict"] = [[k, value if k == key else v] for k, v in group["dict"]]
+    return change
+
+
+def _nan_tensor(name):
+    def change(tensors):
+        tensors[name] = tensors[name].clone()
+        tensors[name].view(-1)[0] = float("nan")
+    return change
+
+
+def _deep_json(model_path, path):
+    _raw_safetensors(path, "[" * 100_000 + "]" * 100_000)
+
+
+def _fifo(model_path, path):
+    os.mkfifo(path)
+
+
+HOSTILE = {
+    "n_threads_beyond_cpus": (_craft_header(lambda h: _param(h, "n_threads", 30000)),
+                              "n_threads=30000"),
+    "huge_label_dtype": (_craft_header(lambda h: h["fitted"].update(
+        classes_={"dtype": "<U50000000", "values": ["a", "b", "c"]})),
+        "far wider than its longest label"),
+    "huge_layers": (_craft_header(_huge_layers), r"'module.0.weight' .* call for"),
+    "nan_weights": (_craft_tensors(_nan_tensor("module.0.weight")), "NaN or infinite"),
+    "nan_class_weight": (_craft_tensors(_nan_tensor("criterion.class_weight")),
+                         "NaN or infinite"),
+    "nan_optimizer_state": (_craft_tensors(_nan_tensor("optimizer.0.exp_avg")),
+                            "NaN or infinite"),
+    "string_lr": (_craft_header(_set_group("lr", "abc")), "lr='abc'"),
+    "nan_lr": (_craft_header(_set_group("lr", {"float": "nan"})), "lr=nan"),
+    "deep_json": (_deep_json, "nests too deeply"),
+    "param_groups_not_a_list": (_craft_header(
+        lambda h: h["optimizer"].update(param_groups=5)), "optimizer settings"),
+    "dropout_not_numbers": (_craft_header(
+        lambda h: _param(h, "dropout", [[0.1], {"dict": []}])), "invalid|valid"),
+    "monitor_not_a_record": (_craft_header(lambda h: h["fitted"].update(monitor=[])),
+                             "training state"),
+    "schedule_count_negative": (_craft_header(
+        lambda h: h["fitted"]["schedule"].update(t_=-5)), "non-negative"),
+    "best_loss_nan": (_craft_header(lambda h: h["fitted"]["monitor"]["dict"].append(
+        ["best_validation_score_", {"float": "nan"}])), "best loss"),
+    "fifo": (_fifo, "not a regular file"),
+}
+
+
+@pytest.fixture(scope="module")
+def mlp_file(mlp, tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "mlp.safetensors"
+    save(mlp, path)
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_file_is_refused_with_a_model_file_error(mlp_file, tmp_path, name):
+    # Each crafted file is a ModelFileError that says what is wrong.
+    craft, message = HOSTILE[name]
+    path = tmp_path / "hostile.safetensors"
+    craft(mlp_file, path)
+    with pytest.raises(ModelFileError, match=message):
+        load(path)
+
+
+def test_hostile_files_fail_fast_and_small(mlp_file, tmp_path):
+    # In a fresh process: every crafted file is refused within 1 s, and the
+    # peak memory stays within 200 MB of what loading a valid model takes.
+    for name, (craft, _) in HOSTILE.items():
+        craft(mlp_file, tmp_path / f"{name}.safetensors")
+    script = """
+import json, resource, sys, time
+from pathlib import Path
+from sknets.persistence import ModelFileError, load
+load(sys.argv[1])
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+report = {}
+for path in sorted(Path(sys.argv[2]).glob("*.safetensors")):
+    start = time.perf_counter()
+    try:
+        load(path)
+        outcome = "loaded"
+    except ModelFileError:
+        outcome = "refused"
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    report[path.stem] = [outcome, time.perf_counter() - start, (peak - base) / 1024]
+print(json.dumps(report))
+"""
+    result = subprocess.run([sys.executable, "-c", script, str(mlp_file),
+                             str(tmp_path)], capture_output=True, text=True,
+                            timeout=300, check=True)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(report) == set(HOSTILE)
+    for name, (outcome, seconds, extra_mb) in report.items():
+        assert outcome == "refused", name
+        assert seconds < 1.0, (name, seconds)
+        assert extra_mb < 200, (name, extra_mb)
+
+
+def test_load_on_a_missing_device_blames_the_device(mlp_file):
+    # Asking for CUDA on a machine without it is the caller's error, not the file's.
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    with pytest.raises(ValueError, match="CUDA is not available") as info:
+        load(mlp_file, device="cuda")
+    assert not isinstance(info.value, ModelFileError)
+
+
+def test_save_keeps_the_mode_of_the_file_it_replaces(mlp, tmp_path):
+    # An existing 0644 file stays 0644; a new file gets the umask's default.
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"old")
+    os.chmod(path, 0o644)
+    save(mlp, path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    os.chmod(path, 0o640)
+    save(mlp, path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    previous = os.umask(0o027)
+    try:
+        save(mlp, tmp_path / "new.safetensors")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(os.stat(tmp_path / "new.safetensors").st_mode) == 0o640
+
+
+def test_save_writes_through_a_symlink(mlp, tmp_path):
+    # The link stays a link; the file it points to gets the model.
+    target = tmp_path / "store" / "model.safetensors"
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+    link = tmp_path / "latest.safetensors"
+    link.symlink_to(target)
+    save(mlp, link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert isinstance(load(target), MLPClassifierTorch)
+
+
+def test_save_accepts_numpy_layer_sizes(small_digits, tmp_path):
+    # hidden_layer_sizes given as an ndarray saves and loads.
+    X_train, X_test, y_train, _ = small_digits
+    clf = MLPClassifierTorch(np.array([12, 6]), max_iter=2, random_state=0,
+                             device="cpu").fit(X_train, y_train)
+    save(clf, tmp_path / "m.safetensors")
+    loaded = load(tmp_path / "m.safetensors")
+    assert tuple(loaded.hidden_layer_sizes) == (12, 6)
+    np.testing.assert_array_equal(loaded.predict_proba(X_test),
+                                  clf.predict_proba(X_test))
+
+
+def test_temporary_of_a_killed_save_is_removed_by_the_next_save(mlp, tmp_path):
+    # SIGKILL while save writes: its temporary file stays behind, and the next
+    # save of the same target removes it.
+    path = tmp_path / "model.safetensors"
+    script = f"""
+import os, time
+import numpy as np
+from sknets import MLPClassifierTorch
+from sknets.persistence import save
+X, y = np.random.RandomState(0).rand(40, 4), np.arange(40) % 2
+clf = MLPClassifierTorch((8,), max_iter=1, device="cpu").fit(X, y)
+def hang(fd):
+    print("writing", flush=True)
+    time.sleep(120)
+os.fsync = hang
+save(clf, {str(path)!r})
+"""
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout.readline().strip() == "writing"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    leftovers = [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+    assert len(leftovers) == 1 and not path.exists()
+    save(mlp, path)
+    assert os.listdir(tmp_path) == ["model.safetensors"]

@@ -12,7 +12,7 @@ from sklearn.model_selection import GridSearchCV
 
 from sknets import MLPClassifierTorch
 from sknets.training import BatchIterator, TensorData
-from sknets.training.net import _macro_f1
+from sknets.training.net import _EpochSums, _macro_f1
 from sknets.training.runtime import _flush_denormal_enabled
 
 
@@ -192,3 +192,31 @@ def test_batches_of_a_split_visit_only_its_rows():
         features = torch.cat([Xb[:, 0] for Xb, _ in batches])
         assert torch.equal(features.long(), order)
     assert [yb.tolist() for _, yb in BatchIterator(data, 2)] == [[7, 2], [9, 4], [0]]
+
+
+def test_epoch_sums_stay_small_however_many_batches():
+    # Per-batch tensors are folded into running sums: at most 256 are held,
+    # and the totals equal the exact batch-size-weighted sums.
+    sums = _EpochSums()
+    rng = np.random.RandomState(0)
+    losses, sizes = rng.rand(1000), rng.randint(1, 5, 1000)
+    for loss, size in zip(losses, sizes, strict=True):
+        sums.add(torch.tensor(loss, dtype=torch.float32), torch.tensor(size - 1),
+                 int(size))
+        assert len(sums.losses) < 256
+    loss_sum, n_correct = sums.totals()
+    expected = float(losses.astype(np.float32).astype(np.float64) @ sizes)
+    assert loss_sum == pytest.approx(expected, rel=1e-12)
+    assert n_correct == int((sizes - 1).sum()) and sums.n_seen == sizes.sum()
+
+
+def test_history_keeps_no_per_batch_records():
+    # An epoch of many small batches leaves one row in the history, not one
+    # record per batch (memory that grew with every batch of every epoch).
+    X, y = np.random.RandomState(0).rand(300, 4), np.arange(300) % 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifierTorch((4,), batch_size=1, max_iter=2,
+                                 device="cpu").fit(X, y)
+    assert [row["batches"] for row in clf.net_.history] == [[], []]
+    assert clf.net_.history[-1]["train_batch_count"] == 300
