@@ -438,7 +438,7 @@ def load(path, device=None):
     if device is not None:
         # The caller's choice: an unknown or missing device is their error,
         # not the file's.
-        device = resolve_device(device)
+        resolve_device(device)
     try:
         return _load(path, device)
     except ModelFileError:
@@ -474,19 +474,20 @@ def _estimator(header, device):
     if n_threads is not None and n_threads > (os.cpu_count() or 1):
         raise ModelFileError(f"The model file sets n_threads={n_threads}, more than "
                              f"this machine's {os.cpu_count()} CPUs.")
-    if device is None:
-        try:
-            device = resolve_device(estimator.device)
-        except ValueError as exc:
-            if "not available" not in str(exc) and "does not exist" not in str(exc):
-                raise ModelFileError(f"The model file's parameters are invalid: "
-                                     f"{exc}") from exc
-            warnings.warn(f"The model was saved with device={estimator.device!r}, "
-                          "which this machine lacks; it runs on the CPU.",
-                          UserWarning, stacklevel=4)
-            device = "cpu"
-    estimator.device = device
-    return estimator, device
+    if device is not None:
+        estimator.device = device
+        return estimator, resolve_device(device)
+    try:
+        return estimator, resolve_device(estimator.device)
+    except ValueError as exc:
+        if "not available" not in str(exc) and "does not exist" not in str(exc):
+            raise ModelFileError(f"The model file's parameters are invalid: "
+                                 f"{exc}") from exc
+    warnings.warn(f"The model was saved with device={estimator.device!r}, which "
+                  "this machine lacks; it runs on the CPU.", UserWarning,
+                  stacklevel=4)
+    estimator.device = "cpu"
+    return estimator, "cpu"
 
 
 def _load(path, device):

@@ -115,7 +115,9 @@ def _set_hidden(header):
         for k, v in header["params"]["dict"]]
 
 
-@pytest.mark.parametrize("header_change, tensors_change, message", [
+# (header change, tensor change, expected message): files rewritten from a
+# real model, refused by test_hostile_file_is_refused_with_a_model_file_error.
+TAMPERED = [
     (_set_hidden, None,
      r"'module.0.weight' .* shape \(32, 64\) .* call for \(64, 64\)"),
     (None, lambda t: t.update(extra=torch.zeros(3)), r"unexpected tensor.*'extra'"),
@@ -132,32 +134,11 @@ def _set_hidden(header):
     (lambda h: h["fitted"].update(n_features_in_=-3), None, "n_features_in_"),
     (lambda h: h["params"]["dict"].append(["alpha", -1.0]), None,
      "parameters are invalid"),
-])
-def test_tampered_files_are_refused(mlp, tmp_path, header_change, tensors_change,
-                                    message):
-    # A changed shape, a stray or missing tensor, a wrong dtype, a foreign
-    # class, a future format or bad values: each a clear ModelFileError.
-    path = tmp_path / "model.safetensors"
-    save(mlp, path)
-    _rewrite(path, header_change, tensors_change)
-    with pytest.raises(ModelFileError, match=message):
-        load(path)
+]
 
 
-def test_truncated_and_foreign_files_are_refused(mlp, tmp_path):
-    # Cut weights, random bytes, a plain safetensors file.
-    path = tmp_path / "model.safetensors"
-    save(mlp, path)
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) - 100])
-    with pytest.raises(ModelFileError, match="truncated or corrupt"):
-        load(path)
-    path.write_bytes(os.urandom(500))
-    with pytest.raises(ModelFileError, match="not a readable model file"):
-        load(path)
-    save_file({"w": torch.zeros(2)}, str(path))
-    with pytest.raises(ModelFileError, match="not an sknets model"):
-        load(path)
+def test_missing_file_is_file_not_found(tmp_path):
+    # A path with no file is the usual FileNotFoundError, not a model error.
     with pytest.raises(FileNotFoundError):
         load(tmp_path / "absent.safetensors")
 
@@ -281,6 +262,28 @@ def _fifo(model_path, path):
     os.mkfifo(path)
 
 
+def _truncated(model_path, path):
+    data = model_path.read_bytes()
+    path.write_bytes(data[: len(data) - 100])
+
+
+def _random_bytes(model_path, path):
+    path.write_bytes(np.random.RandomState(0).bytes(500))
+
+
+def _foreign(model_path, path):
+    save_file({"w": torch.zeros(2)}, str(path))
+
+
+def _tampered(index):
+    header_change, tensors_change, _ = TAMPERED[index]
+
+    def craft(model_path, path):
+        path.write_bytes(model_path.read_bytes())
+        _rewrite(path, header_change, tensors_change)
+    return craft
+
+
 HOSTILE = {
     "n_threads_beyond_cpus": (_craft_header(lambda h: _param(h, "n_threads", 30000)),
                               "n_threads=30000"),
@@ -307,6 +310,11 @@ HOSTILE = {
     "best_loss_nan": (_craft_header(lambda h: h["fitted"]["monitor"]["dict"].append(
         ["best_validation_score_", {"float": "nan"}])), "best loss"),
     "fifo": (_fifo, "not a regular file"),
+    "truncated": (_truncated, "truncated or corrupt"),
+    "random_bytes": (_random_bytes, "not a readable model file"),
+    "foreign_safetensors": (_foreign, "not an sknets model"),
+    **{f"tampered_{i}": (_tampered(i), message)
+       for i, (_, _, message) in enumerate(TAMPERED)},
 }
 
 
@@ -440,3 +448,12 @@ save(clf, {str(path)!r})
     assert len(leftovers) == 1 and not path.exists()
     save(mlp, path)
     assert os.listdir(tmp_path) == ["model.safetensors"]
+
+
+def test_load_keeps_the_saved_device_parameter(tmp_path):
+    # device='auto' comes back as 'auto' (resolved at each fit and predict).
+    X, y = np.random.RandomState(0).rand(30, 4), np.arange(30) % 2
+    clf = MLPClassifierTorch((4,), max_iter=1, device="auto").fit(X, y)
+    save(clf, tmp_path / "m.safetensors")
+    assert load(tmp_path / "m.safetensors").device == "auto"
+    assert load(tmp_path / "m.safetensors", device="cpu").device == "cpu"
