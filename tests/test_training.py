@@ -220,3 +220,16 @@ def test_history_keeps_no_per_batch_records():
                                  device="cpu").fit(X, y)
     assert [row["batches"] for row in clf.net_.history] == [[], []]
     assert clf.net_.history[-1]["train_batch_count"] == 300
+
+
+def test_fitted_model_keeps_no_weight_snapshots():
+    # The monitor's snapshots serve one fit: a fitted (and pickled) model
+    # holds its weights once, not three times.
+    X, y = np.random.RandomState(0).rand(60, 4), np.arange(60) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifierTorch((64,), early_stopping=True, max_iter=3,
+                                 device="cpu").fit(X, y)
+    monitor = clf.net_.monitor_
+    assert (monitor.best_state_, monitor.start_state_, monitor.last_state_) == (
+        None, None, None)

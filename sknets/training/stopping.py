@@ -202,10 +202,13 @@ class ConvergenceMonitor(Callback):
         )
 
     def on_train_end(self, net, **kwargs):
-        if self.diverged_:
-            return
-        if self.spec.early_stopping and self.best_state_ is not None:
-            net.module_.load_state_dict(self.best_state_)
-        elif getattr(net, "interrupted_", False):
-            net.module_.load_state_dict(self.start_state_ if self.last_state_ is None
-                                        else self.last_state_)
+        if not self.diverged_:
+            if self.spec.early_stopping and self.best_state_ is not None:
+                net.module_.load_state_dict(self.best_state_)
+            elif getattr(net, "interrupted_", False):
+                net.module_.load_state_dict(
+                    self.start_state_ if self.last_state_ is None
+                    else self.last_state_)
+        # The snapshots serve one call only: not kept (nor pickled) with the
+        # fitted model.
+        self.best_state_ = self.start_state_ = self.last_state_ = None
