@@ -281,3 +281,24 @@ def test_saved_model_continues_exactly_as_the_unsaved_one(small_digits, tmp_path
     for ours, reference in zip(loaded.coefs_ + loaded.intercepts_,
                                original.coefs_ + original.intercepts_, strict=True):
         np.testing.assert_array_equal(ours, reference)
+
+
+@pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
+def test_switch_to_adamw_moves_the_penalty_into_the_optimizer(small_digits, how):
+    # adam -> adamw between calls: alpha leaves the loss and becomes AdamW's
+    # decoupled weight decay, as in a fresh 'adamw' fit; and back again.
+    X, _, y, _ = small_digits
+    clf = MLPClassifierTorch(**BASE, alpha=0.3, warm_start=True)
+    call = clf.fit if how == "warm_start" else (
+        lambda X, y: clf.partial_fit(X, y, classes=np.arange(10)))
+    call(X, y)
+    assert clf.net_.alpha == 0.3
+    clf.set_params(solver="adamw")
+    call(X, y)
+    assert clf.net_.alpha == 0.0
+    assert type(clf.net_.optimizer_).__name__ == "AdamW"
+    assert clf.net_.optimizer_.param_groups[0]["weight_decay"] == 0.3
+    clf.set_params(solver="adam")
+    call(X, y)
+    assert clf.net_.alpha == 0.3
+    assert clf.net_.optimizer_.param_groups[0]["weight_decay"] == 0
