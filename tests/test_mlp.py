@@ -24,7 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from sknets import DivergenceWarning, MLPClassifierTorch, _base
 from sknets.modules import ACTIVATIONS, LOSSES, WEIGHT_INITS
 from sknets.training import LEARNING_RATE_SCHEDULES, SOLVERS, NoFiniteWeightsError
-from sknets.training import net as training_net
+from sknets.training import build as training_build
 
 FAST = dict(hidden_layer_sizes=(32,), batch_size=32, max_iter=10, random_state=0,
             learning_rate_init=0.01,
@@ -462,7 +462,7 @@ def test_interrupt_in_first_epoch_leaves_estimator_unfitted(small_digits,
     # Ctrl-C before the first epoch of a first fit ends: the interrupt goes on
     # to the caller and predict says the estimator is not fitted.
     X_train, X_test, y_train, _ = small_digits
-    build = training_net.build_net
+    build = training_build.build_net
 
     def build_then_interrupt(spec, module=None):
         net = build(spec, module)

@@ -2,8 +2,9 @@
 
 - ``spec``: ``TrainingSpec``, every value a fit needs, derived from the
   estimator's parameters once per ``fit``/``partial_fit``.
-- ``net``: ``SknetsNet`` (skorch's net with a lean epoch), ``build_net`` and
-  ``continue_net``, which build or reconfigure it from a spec.
+- ``net``: ``SknetsNet``, skorch's net with a lean epoch and prediction.
+- ``build``: ``build_net`` and ``continue_net``, which build a net from a
+  spec or apply a new spec to a fitted one.
 - ``batches``: ``TensorData`` and ``BatchIterator``, batches as index slices.
 - ``optimizers``: the ``SOLVERS`` registry and ``OptimizerFactory``.
 - ``schedules``: ``LEARNING_RATE_SCHEDULES`` and ``LearningRateSchedule``,
@@ -17,7 +18,8 @@
 """
 
 from .batches import BatchIterator, TensorData
-from .net import NonFiniteInput, SknetsNet, build_net, continue_net
+from .build import build_net, continue_net
+from .net import NonFiniteInput, SknetsNet
 from .optimizers import SOLVERS, OptimizerFactory
 from .progress import BatchProgressBar, EpochLogger, EpochProgressBar
 from .runtime import flush_denormal, intra_op_threads
