@@ -123,9 +123,12 @@ def _continued_module(net, before, after):
     # Matched in order: a dropout layer added or removed renumbers the layers
     # of a Sequential, not the weights.
     if [t.shape for t in trained.values()] != [t.shape for t in new.values()]:
+        was, now = before.kwargs, after.kwargs
+        changes = ", ".join(f"{name} changed from {was.get(name)!r} to "
+                            f"{now.get(name)!r}" for name in changed)
         raise ValueError(
-            f"{', '.join(changed)} changed since the last fit and the trained "
-            "weights do not fit the new network. Set warm_start=False (or start "
+            f"{changes} since the last fit, and the trained weights do not fit "
+            "the new network. Set warm_start=False (or start "
             "partial_fit on a new estimator) to train a new network, or restore "
             "the previous value."
         )
@@ -170,7 +173,7 @@ def continue_net(net, spec, *, restart):
     >>> clf.set_params(hidden_layer_sizes=(16,)).fit(X, y)
     Traceback (most recent call last):
     ...
-    ValueError: hidden_layer_sizes changed since the last fit and the trained ...
+    ValueError: hidden_layer_sizes changed from (8,) to (16,) since the last fit, ...
     """
     before = net.spec_
     if str(net.device) != spec.device:
