@@ -568,7 +568,6 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit(self, X, y, incremental, validation_data=None):
         continued = "net_" in self.__dict__ and (self.warm_start or incremental)
-        _hidden_layer_sizes(self.hidden_layer_sizes)
         X, y = self._validate_Xy(X, y, reset=not continued)
         if not continued:
             self.__dict__.pop("net_", None)

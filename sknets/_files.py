@@ -24,15 +24,12 @@ def _target(path):
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
-def _mode(target):
-    # The existing file's permissions, else what open() would give a new file
-    # under the current umask.
+def _existing_mode(target):
+    # The permissions of the file being replaced, or None for a new file.
     try:
         return stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return None
 
 
 def _alive(pid):
@@ -86,13 +83,19 @@ def atomic_file(path, mode="wb"):
     _remove_stale_temporaries(target)
     temporary = target.parent / (
         f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # A new file is created as open() creates one (0o666 less the umask, set
+    # by the kernel: reading the umask would briefly change it for every
+    # thread); a replaced file's permissions are copied onto it.
+    existing = _existing_mode(target)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                 0o666 if existing is None else 0o600)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(temporary, _mode(target))
+        if existing is not None:
+            os.chmod(temporary, existing)
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)

@@ -60,7 +60,7 @@ class LearningRateSchedule(Callback):
     Parameters
     ----------
     spec : ScheduleSpec
-        The schedule; replaced by ``net.configure`` on every fit.
+        The schedule; replaced by ``continue_net`` on every continued fit.
 
     Attributes
     ----------

@@ -76,7 +76,7 @@ class ConvergenceMonitor(Callback):
     Parameters
     ----------
     spec : StoppingSpec
-        The rules; replaced by ``net.configure`` on every fit.
+        The rules; replaced by ``continue_net`` on every continued fit.
 
     Attributes
     ----------
