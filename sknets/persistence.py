@@ -243,10 +243,11 @@ def _file_bytes(path):
     # Only a regular file is read: opening a FIFO or a device without
     # O_NONBLOCK could wait forever.
     fd = os.open(os.fspath(path), os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO, a device, a folder
+        os.close(fd)
+        raise ModelFileError(f"{os.fspath(path)!r} is not a regular file; "
+                             "sknets loads model files only.")
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise ModelFileError(f"{os.fspath(path)!r} is not a regular file; "
-                                 "sknets loads model files only.")
         return f.read()
 
 

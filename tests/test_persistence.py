@@ -262,6 +262,10 @@ def _fifo(model_path, path):
     os.mkfifo(path)
 
 
+def _folder(model_path, path):
+    path.mkdir()
+
+
 def _truncated(model_path, path):
     data = model_path.read_bytes()
     path.write_bytes(data[: len(data) - 100])
@@ -310,6 +314,7 @@ HOSTILE = {
     "best_loss_nan": (_craft_header(lambda h: h["fitted"]["monitor"]["dict"].append(
         ["best_validation_score_", {"float": "nan"}])), "best loss"),
     "fifo": (_fifo, "not a regular file"),
+    "folder": (_folder, "not a regular file"),
     "truncated": (_truncated, "truncated or corrupt"),
     "random_bytes": (_random_bytes, "not a readable model file"),
     "foreign_safetensors": (_foreign, "not an sknets model"),
