@@ -277,6 +277,11 @@ _FITTED_ATTRIBUTES_DOC = """\
     n_iter_ : int
         Number of epochs run by the last call to fit or partial_fit.
 
+    interrupted_ : bool
+        Whether Ctrl-C stopped the last call to fit or partial_fit early. The
+        estimator then keeps the weights of the last completed epoch; a search
+        or a comparison must not score it as finished.
+
     n_layers_ : int
         Number of layers, input and output included (conv layers count as
         layers).
@@ -406,7 +411,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
     # -- fitting --------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, validation_data=None):
+    def fit(self, X, y, validation_data=None, *, progress=False):
         """Fit the model to data X and targets y.
 
         Parameters
@@ -421,13 +426,18 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             influencing training. With ``early_stopping=True`` it replaces
             the ``validation_fraction`` split: training stops, and the best
             weights are kept, on this set.
+        progress : bool, default=False
+            Show a progress bar over the epochs (tqdm), with the last
+            training loss.
 
         Returns
         -------
         self : object
-            The fitted estimator.
+            The fitted estimator. ``interrupted_`` tells whether Ctrl-C
+            stopped it before ``max_iter`` epochs or convergence.
         """
-        return self._fit(X, y, incremental=False, validation_data=validation_data)
+        return self._fit(X, y, incremental=False, validation_data=validation_data,
+                         progress=progress)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None):
@@ -550,7 +560,8 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
                              f"that are not in y's classes {self.classes_.tolist()}.")
         return X_val, np.searchsorted(self.classes_, y_val)
 
-    def _training_spec(self, n_samples, device, seed, class_weight=None):
+    def _training_spec(self, n_samples, device, seed, class_weight=None,
+                       progress=False):
         """The spec of one fit: every value training needs, from the parameters.
 
         ``fit``, ``partial_fit`` and ``persistence.load`` all derive it here.
@@ -561,12 +572,11 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             module=self._module_spec(_hidden_layer_sizes(self.hidden_layer_sizes),
                                      n_outputs),
             n_samples=n_samples, device=device, seed=seed, class_weight=class_weight,
-            # Set by sknets.compare on its own copies of the estimator.
-            epoch_progress=getattr(self, "_epoch_progress", False),
+            epoch_progress=progress,
             predict_chunk=self._predict_chunk,
         )
 
-    def _fit(self, X, y, incremental, validation_data=None):
+    def _fit(self, X, y, incremental, validation_data=None, progress=False):
         continued = "net_" in self.__dict__ and (self.warm_start or incremental)
         X, y = self._validate_Xy(X, y, reset=not continued)
         if not continued:
@@ -582,7 +592,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             train_rows, X_val, y_val = self._split(X, y_enc, rng)
         n_train = len(X) if train_rows is None else len(train_rows)
         spec = self._training_spec(n_train, device, seed,
-                                   self._class_weights(y_enc, incremental))
+                                   self._class_weights(y_enc, incremental), progress)
 
         fork_devices = [torch.device(device).index or 0] if device.startswith(
             "cuda") else []
@@ -618,9 +628,10 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         if monitor.unusable_:
             del net.history[n_epochs_before:]
             raise NoFiniteWeightsError(
-                "Training diverged (the training loss became non-finite) and "
-                "neither the last epoch's weights nor the starting weights give "
-                "finite outputs on the training data. Scale the input features "
+                "Training diverged (the training or validation loss became "
+                "non-finite) and neither the last epoch's weights nor the "
+                "starting weights give finite outputs on the training data. "
+                "Scale the input features "
                 "(e.g. to [0, 1]), lower learning_rate_init (it is "
                 f"{self.learning_rate_init:g}) or set batch_norm=True."
             )
@@ -629,6 +640,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             raise KeyboardInterrupt
         self.net_ = net
         self.n_iter_ = n_iter
+        self.interrupted_ = bool(net.interrupted_)
         self._update_fitted_attributes()
         if net.interrupted_:
             warnings.warn(

@@ -1,10 +1,13 @@
-"""Atomic file writes: the one place sknets replaces a file.
+"""Atomic file writes and folder locks: the one place sknets replaces a file.
 
 A write goes to a temporary file next to the target, reaches the disk, takes
 the target's permissions, and replaces the target in one step; on any error
 or interrupt the temporary file is removed and the target is untouched. A
 temporary left by a killed process carries that process's id in its name and
 is removed by the next write to the same target.
+
+``exclusive_lock`` lets one process at a time work in a folder; the lock is
+the kernel's (``flock``), so a killed process never leaves it held.
 """
 
 import os
@@ -14,7 +17,7 @@ import stat
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_file", "write_atomically"]
+__all__ = ["atomic_file", "exclusive_lock", "write_atomically"]
 
 
 def _target(path):
@@ -122,3 +125,46 @@ def write_atomically(path, data):
     """
     with atomic_file(path, "w" if isinstance(data, str) else "wb") as f:
         f.write(data)
+
+
+@contextmanager
+def exclusive_lock(path, on_wait=None):
+    """Hold an exclusive lock on the file ``path`` (created if missing).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The lock file, e.g. ``<folder>/.lock``.
+    on_wait : callable, default=None
+        Called once, without arguments, when another process holds the lock;
+        this call then waits for it.
+
+    Yields
+    ------
+    None
+        The lock is held inside the block and released after it, or when the
+        process ends.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sknets._files import exclusive_lock
+    >>> with exclusive_lock(os.path.join(tempfile.mkdtemp(), ".lock")):
+    ...     pass
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; runs are not shared there
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

@@ -1,4 +1,5 @@
-"""The ``sknets`` command: ``sknets compare`` runs a comparison study.
+"""The ``sknets`` command: ``sknets compare`` runs a comparison study, and
+``sknets report`` renders a run's report again.
 
 Examples::
 
@@ -7,6 +8,7 @@ Examples::
         --param learning_rate_init=0.01,0.001 --output runs/fashion-cnn
     sknets compare --param "hidden_layer_sizes=(128,);(256,128)" --cv 3
     sknets compare --config study.toml
+    sknets report runs/mlp-digits
 """
 
 import argparse
@@ -181,7 +183,40 @@ def _parser():
                      help="run the candidates on a running dask.distributed "
                           "scheduler (pip install 'sknets[distributed]')")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    report = commands.add_parser(
+        "report", help="render the report of a comparison run again",
+        description="Write report.html, report.md and the figures of a run folder "
+                    "from its saved results, without training; the run may be "
+                    "finished or interrupted.")
+    report.add_argument("run_dir", metavar="RUN_DIR", help="the run's output folder")
     return parser
+
+
+# The type of each --config field, and how to write it.
+_FIELDS = {
+    "model": (str, 'a string, e.g. model = "cnn"'),
+    "dataset": (str, 'a string, e.g. dataset = "fashion-mnist"'),
+    "param": ((str, list), 'a string or a list of strings, e.g. param = '
+                           '["alpha=0.0001,0.01"]'),
+    "params": (dict, "a table, e.g. [params] then alpha = [0.0001, 0.01]"),
+    "cv": ((str, int), 'a number of folds or "holdout", e.g. cv = 3'),
+    "test_size": ((float, int), "a number, e.g. test_size = 0.2"),
+    "n_jobs": (int, "an integer, e.g. n_jobs = 2"),
+    "output": (str, 'a folder name, e.g. output = "runs/study"'),
+    "max_iter": (int, "an integer, e.g. max_iter = 30"),
+    "random_state": (int, "an integer, e.g. random_state = 0"),
+    "device": (str, 'a string, e.g. device = "cpu"'),
+    "scheduler": (str, 'an address, e.g. scheduler = "tcp://host:8786"'),
+}
+
+
+def _check_field(key, value, path):
+    types, example = _FIELDS[key]
+    ok = isinstance(value, types) and not isinstance(value, bool)
+    if ok and key == "param" and isinstance(value, list):
+        ok = all(isinstance(item, str) for item in value)
+    if not ok:
+        raise UsageError(f"{key} in {path} is {value!r}; it must be {example}.")
 
 
 def _settings(args):
@@ -197,6 +232,10 @@ def _settings(args):
         if unknown:
             raise UsageError(f"Unknown field(s) {sorted(unknown)} in {args.config}; "
                              f"the fields are {sorted(set(settings) | {'params'})}.")
+        for key, value in config.items():
+            _check_field(key, value, args.config)
+        if isinstance(config.get("param"), str):
+            config["param"] = [config["param"]]  # one NAME=VALUES, not its letters
         settings.update({k: v for k, v in config.items() if k != "params"})
         if "params" in config:
             settings["grid"] = config["params"]
@@ -232,15 +271,21 @@ def _grid(settings, estimator):
             values = values if isinstance(values, list) else [values]
             grid[name] = [_as_tuples(value) for value in values]
     elif settings["param"]:
-        grid = dict(parse_param(text, valid) for text in settings["param"])
+        grid = {}
+        for text in settings["param"]:
+            name, values = parse_param(text, valid)
+            if name in grid:
+                raise UsageError(f"--param {name} is given twice; give all its "
+                                 f"values in one, e.g. {name}=V1,V2.")
+            grid[name] = values
     else:
         grid = DEFAULT_GRIDS[settings["model"]]
     return grid
 
 
 @contextlib.contextmanager
-def _backend(scheduler):
-    """joblib's backend for the run: local, or a dask.distributed scheduler."""
+def _cluster(scheduler, wait_s=20):
+    """A dask.distributed client of the scheduler, or None to run locally."""
     if scheduler is None:
         yield None
         return
@@ -249,8 +294,6 @@ def _backend(scheduler):
     except ImportError:
         raise UsageError("--scheduler needs dask.distributed: pip install "
                          "'sknets[distributed]'.") from None
-    from joblib import parallel_config
-
     try:
         client = Client(scheduler, timeout="20s")
     except (OSError, TimeoutError) as exc:
@@ -261,9 +304,15 @@ def _backend(scheduler):
 
     from distributed.scheduler import KilledWorker
 
-    with client, parallel_config(backend="dask"):
+    with client:
         try:
-            yield -1  # as many candidates at once as the cluster takes
+            client.wait_for_workers(1, timeout=wait_s)
+        except TimeoutError:
+            raise UsageError(f"The scheduler at {scheduler} has no workers (none "
+                             f"joined within {wait_s} s). Start one with `dask "
+                             f"worker {scheduler}`.") from None
+        try:
+            yield client
         except (CancelledError, KilledWorker) as exc:
             raise ClusterError(
                 f"A Dask worker died during the run ({type(exc).__name__}: {exc}). "
@@ -273,6 +322,17 @@ def _backend(scheduler):
 
 
 def run_compare(settings):
+    """Run ``sknets compare`` with its settings; print the ranking.
+
+    Parameters
+    ----------
+    settings : dict
+        The command's settings (``--config`` fields and options).
+
+    Returns
+    -------
+    result : sknets.compare.ComparisonResult
+    """
     from . import CNNClassifierTorch, MLPClassifierTorch
     from .compare import compare
 
@@ -283,19 +343,21 @@ def run_compare(settings):
     X, y, X_test, y_test, class_names = _load_dataset(settings["dataset"])
     dataset = settings["dataset"].replace(":", "-").replace("/", "_")
     output = settings["output"] or f"runs/{settings['model']}-{dataset}"
-    with _backend(settings["scheduler"]) as n_jobs:
+    with _cluster(settings["scheduler"]) as client:
         result = compare(estimator, grid, X, y, X_test, y_test, cv=settings["cv"],
-                         n_jobs=settings["n_jobs"] or n_jobs, output_dir=output,
+                         n_jobs=settings["n_jobs"], output_dir=output,
                          test_size=settings["test_size"],
                          random_state=settings["random_state"],
-                         class_names=class_names, verbose=not settings.get("quiet"))
+                         class_names=class_names, client=client,
+                         verbose=not settings.get("quiet"))
     summary = result.evaluation.summary()
     frame = result.results
-    columns = [c for c in frame.columns if c != "candidate" and not c.startswith(
-        ("mean_", "std_"))] + ["mean_f1_macro", "mean_accuracy", "mean_roc_auc_ovr"]
-    columns = [c for c in columns if c in frame and c not in ("width", "depth")]
-    print(frame[columns].head(10).to_string(index=False, max_colwidth=30,
-                                            float_format=lambda v: f"{v:.4f}"))
+    metric = result.refit
+    columns = [c for c in grid if c in frame] + [
+        c for c in (f"mean_{metric}", "mean_accuracy", "epochs", "fit_time")
+        if c in frame]
+    print(frame[list(dict.fromkeys(columns))].head(10).to_string(
+        index=False, max_colwidth=30, float_format=lambda v: f"{v:.4f}"))
     print(f"\nbest: {result.best_params_}")
     print(f"test accuracy {summary['accuracy']:.4f}, macro-F1 {summary['f1_macro']:.4f}"
           f" on {summary['n_samples']} samples")
@@ -318,7 +380,9 @@ def main(argv=None):
     -------
     status : int
         0 on success, 1 when a Dask worker died (rerun to resume), 2 for
-        unusable arguments, 130 when interrupted.
+        unusable arguments, data or output folders, or when every candidate
+        diverged, 130 when interrupted (the candidates finished so far are
+        kept; rerun to resume).
 
     Examples
     --------
@@ -334,12 +398,17 @@ def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "report":
+            from .compare import write_report
+
+            print(f"report: {write_report(args.run_dir)}")
+            return 0
         settings = _settings(args)
         settings["quiet"] = args.quiet
         run_compare(settings)
     except UsageError as exc:
         parser.error(str(exc))
-    except (FileNotFoundError, ValueError) as exc:
+    except (OSError, ValueError, MemoryError) as exc:
         print(f"sknets: error: {exc}", file=sys.stderr)
         return 2
     except ClusterError as exc:

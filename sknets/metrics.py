@@ -314,7 +314,7 @@ class Evaluation:
              "recall": [self.recall_macro, weights @ self.recall],
              "f1-score": [self.f1_macro, weights @ self.f1],
              "support": [self.support.sum()] * 2,
-             "roc_auc": [self.roc_auc_ovr, weights @ self.roc_auc]},
+             "roc_auc": [self.roc_auc_ovr, _weighted_mean(self.roc_auc, weights)]},
             index=["macro avg", "weighted avg"],
         )
         frame = pd.concat([per_class, averages])
@@ -372,6 +372,14 @@ class Evaluation:
              for label, row in zip(self.classes, self.confusion_matrix,
                                    strict=True)])
         return f"{summary}\n\n{per_class}\n\n**Confusion matrix**\n\n{matrix}\n"
+
+
+def _weighted_mean(values, weights):
+    # A class absent from y has no ROC-AUC (NaN) and no support: it is left
+    # out of the weighted mean, as it is of the macro mean.
+    defined = ~np.isnan(values)
+    total = weights[defined].sum()
+    return float(weights[defined] @ values[defined] / total) if total else math.nan
 
 
 def _cell(value):
@@ -504,7 +512,8 @@ def search_results_frame(search):
         layers, when the estimator has ``hidden_layer_sizes``), ``architecture``
         (the preset of ``sknets.cnn.ARCHITECTURES`` a CNN candidate is, if
         any), then ``mean_<metric>`` and ``std_<metric>`` for each metric,
-        ``rank`` and the fit and score times.
+        ``rank`` and the fit and score times. ``frame.attrs['refit']`` names
+        the metric that ranks it.
 
     Examples
     --------
@@ -534,4 +543,6 @@ def search_results_frame(search):
         frame[name] = results[name]
     order = np.argsort(-np.nan_to_num(frame[f"mean_{metric}"].to_numpy(dtype=float),
                                       nan=-np.inf), kind="stable")
-    return frame.iloc[order].reset_index(drop=True)
+    frame = frame.iloc[order].reset_index(drop=True)
+    frame.attrs["refit"] = metric
+    return frame

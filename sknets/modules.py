@@ -629,6 +629,12 @@ def build_module(spec):
     -------
     module : torch.nn.Module
 
+    Raises
+    ------
+    MemoryError
+        When the network's weights do not fit in memory; the message gives
+        their number and size, and the parameters that set them.
+
     Examples
     --------
     >>> from sknets.modules import build_module
@@ -637,4 +643,18 @@ def build_module(spec):
     ...                            n_outputs=3))[0]
     Linear(in_features=4, out_features=8, bias=True)
     """
-    return NETWORKS[spec.kind](**spec.kwargs)
+    try:
+        return NETWORKS[spec.kind](**spec.kwargs)
+    except (RuntimeError, MemoryError) as exc:
+        if isinstance(exc, RuntimeError) and not (
+                isinstance(exc, torch.OutOfMemoryError) or "allocate" in str(exc)):
+            raise
+        with torch.device("meta"):
+            n_weights = sum(p.numel() for p in
+                            NETWORKS[spec.kind](**spec.kwargs).parameters())
+        raise MemoryError(
+            f"The network has {n_weights:,} weights ({n_weights * 4 / 2**30:.1f} "
+            "GiB as float32, before gradients and optimizer state), more than "
+            "this machine can allocate. Use smaller layers (hidden_layer_sizes, "
+            "conv_layers) or a smaller input (image_size, pooling)."
+        ) from None

@@ -164,6 +164,7 @@ def _fitted_record(estimator):
         "classes_": _encode_array(estimator.classes_, "classes_"),
         "n_features_in_": estimator.n_features_in_,
         "n_iter_": estimator.n_iter_,
+        "interrupted_": bool(estimator.interrupted_),
         "history_": _encode(estimator.history_, "history_"),
         "monitor": _encode({"best_loss_": monitor.best_loss_,
                             "best_validation_score_": monitor.best_validation_score_,
@@ -563,6 +564,11 @@ def _load(path, device):
     estimator.net_ = net
     estimator._update_fitted_attributes()
     estimator.n_iter_ = _field(fitted, "n_iter_", _is_count, "a count")
+    # Files written before interrupted_ existed hold finished fits.
+    interrupted = fitted.get("interrupted_", False)
+    if not isinstance(interrupted, bool):
+        raise ModelFileError("The model file's interrupted_ is not true or false.")
+    estimator.interrupted_ = interrupted
     return estimator
 
 

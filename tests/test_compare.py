@@ -1,36 +1,26 @@
 """sknets compare: the CLI, the runner, resuming, the report and the plots."""
 
+import os
+import re
+import signal
 import subprocess
 import sys
-from html.parser import HTMLParser
+import time
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.figure import Figure
+from sklearn.metrics import balanced_accuracy_score, make_scorer
 
-from sknets import CNNClassifierTorch, MLPClassifierTorch, plotting
-from sknets import compare as compare_module
+from sknets import CNNClassifierTorch, MLPClassifierTorch
 from sknets.cli import main
+from sknets.compare import _report as report_module
 from sknets.compare import candidate_name, compare
+from sknets.metrics import make_scoring
+from sknets.training.net import SknetsNet
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-
-
-class _Tags(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.tags = []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-
-
-def _html_tags(path):
-    parser = _Tags()
-    parser.feed(path.read_text())
-    parser.close()
-    return parser.tags
 
 
 # -- command line -------------------------------------------------------------------
@@ -83,24 +73,18 @@ def test_end_to_end_run_writes_every_file(tmp_path, capsys):
     assert "best: {" in capsys.readouterr().out
     results = pd.read_csv(output / "results.csv")
     assert len(results) == 4
-    assert {"learning_rate_init", "hidden_layer_sizes", "width", "depth",
-            "mean_f1_macro", "std_f1_macro", "mean_roc_auc_9", "fit_time"} <= set(
-        results.columns)
+    assert {"learning_rate_init", "hidden_layer_sizes", "width", "depth", "status",
+            "mean_f1_macro", "std_f1_macro", "mean_roc_auc_9", "fit_time",
+            "epochs"} <= set(results.columns)
     assert results["mean_f1_macro"].is_monotonic_decreasing
-    tags = _html_tags(output / "report.html")
-    images = [attrs for tag, attrs in tags if tag == "img"]
-    assert sum(tag == "table" for tag, _ in tags) >= 4
-    # score vs lr and depth (width is 16 in both); 4 learning curves;
-    # confusion matrix; ROC curves.
-    assert len(images) == 2 + 4 + 2
-    assert all(img["src"].startswith("data:image/png;base64,") for img in images)
-    markdown = (output / "report.md").read_text()
-    assert "| macro F1 |" in markdown and "## Ranked candidates" in markdown
-    figures = sorted(p.name for p in (output / "figures").iterdir())
-    assert "confusion_matrix.png" in figures and "roc_curves.png" in figures
-    assert len(figures) == 8
+    assert set(results["status"]) == {"done"}
+    figures = {p.name for p in (output / "figures").iterdir()}
+    assert figures == {"parallel_coordinates.png", "score_vs_learning_rate_init.png",
+                       "score_vs_depth.png", "curves_overlaid.png",
+                       "confusion_matrix.png", "roc_curves.png"}
     models = sorted(p.name for p in (output / "models").glob("*.safetensors"))
     assert len(models) == 4 and (output / "best_model.safetensors").exists()
+    assert (output / "report.md").read_text().startswith("# Comparison of 4 ")
 
 
 def test_config_file_and_module_entry_point(tmp_path):
@@ -115,6 +99,90 @@ def test_config_file_and_module_entry_point(tmp_path):
     assert sorted(results["hidden_layer_sizes"]) == ["(8, 8)", "(8,)"]
 
 
+@pytest.mark.parametrize("field, message", [
+    ("output = 5", "output in .* is 5; it must be a folder name"),
+    ("params = [1, 2]", r"params in .* is \[1, 2\]; it must be a table"),
+    ("scheduler = 5", "scheduler in .* is 5; it must be an address"),
+    ("max_iter = true", "max_iter in .* is True; it must be an integer"),
+    ("param = [1]", r"param in .* is \[1\]; it must be a string or a list"),
+])
+def test_config_fields_of_the_wrong_type_are_named(tmp_path, capsys, field, message):
+    # Each field's type is checked, with an example of the right one.
+    config = tmp_path / "study.toml"
+    config.write_text(field + "\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "--config", str(config)])
+    assert exit_info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_config_param_string_is_one_parameter(tmp_path, capsys):
+    # param = "alpha=1e-4,1e-2" is one NAME=VALUES, not a list of its letters.
+    config = tmp_path / "study.toml"
+    config.write_text(f'param = "alpha=0.0001,0.01"\nmax_iter = 2\n'
+                      f'output = "{tmp_path / "run"}"\n')
+    assert main(["compare", "--config", str(config), "--quiet"]) == 0
+    results = pd.read_csv(tmp_path / "run" / "results.csv")
+    assert sorted(results["alpha"]) == [0.0001, 0.01]
+
+
+def test_repeated_param_is_refused(capsys):
+    # A second --param alpha=... used to replace the first silently.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "--param", "alpha=0.1", "--param", "alpha=0.2"])
+    assert exit_info.value.code == 2
+    assert "--param alpha is given twice" in capsys.readouterr().err
+
+
+def test_invalid_parameter_leaves_the_folder_free(tmp_path, capsys):
+    # --max-iter 0 is refused before run.json is written, so the folder can
+    # still take a valid run.
+    output = tmp_path / "run"
+    assert main(["compare", "--max-iter", "0", "--output", str(output),
+                 "--quiet"]) == 2
+    assert "max_iter" in capsys.readouterr().err
+    assert not (output / "run.json").exists()
+    assert main(["compare", "--max-iter", "1", "--param", "alpha=0.1",
+                 "--output", str(output), "--quiet"]) == 0
+
+
+def test_output_path_that_is_a_file_is_a_clear_error(tmp_path, capsys):
+    # A file where the output folder should be: exit 2, no traceback.
+    blocker = tmp_path / "taken"
+    blocker.write_text("x")
+    for output in (blocker, blocker / "run"):
+        assert main(["compare", "--max-iter", "1", "--param", "alpha=0.1",
+                     "--output", str(output), "--quiet"]) == 2
+        error = capsys.readouterr().err
+        assert f"{blocker} is a file" in error and "Traceback" not in error
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="permissions do not bind root")
+def test_read_only_output_is_a_clear_error(tmp_path, capsys):
+    # A folder without write permission: exit 2 with the folder named.
+    output = tmp_path / "locked"
+    output.mkdir()
+    output.chmod(0o555)
+    try:
+        assert main(["compare", "--max-iter", "1", "--param", "alpha=0.1",
+                     "--output", str(output / "run"), "--quiet"]) == 2
+    finally:
+        output.chmod(0o755)
+    assert "Cannot create the output folder" in capsys.readouterr().err
+
+
+def test_a_network_too_large_for_memory_is_a_clear_error(tmp_path, capsys):
+    # hidden_layer_sizes=(1000000000,) gives the weight count, not torch's
+    # allocator traceback.
+    status = main(["compare", "--max-iter", "1", "--param",
+                   "hidden_layer_sizes=(1000000000,)", "--output",
+                   str(tmp_path / "run"), "--quiet"])
+    assert status == 2
+    error = capsys.readouterr().err
+    assert "75,000,000,010 weights" in error and "hidden_layer_sizes" in error
+
+
 # -- the runner ----------------------------------------------------------------------
 
 
@@ -124,27 +192,151 @@ def digits_600(small_digits):
     return X_train, y_train
 
 
+def _interrupt_epoch(monkeypatch, at):
+    # Ctrl-C during the `at`-th training epoch of this process.
+    original = SknetsNet.run_single_epoch
+    count = {"epochs": 0}
+
+    def run_single_epoch(self, iterator, training, *args, **kwargs):
+        if training:
+            count["epochs"] += 1
+            if count["epochs"] == at:
+                raise KeyboardInterrupt
+        return original(self, iterator, training, *args, **kwargs)
+
+    monkeypatch.setattr(SknetsNet, "run_single_epoch", run_single_epoch)
+    return lambda: monkeypatch.setattr(SknetsNet, "run_single_epoch", original)
+
+
+def _scores(output):
+    return pd.read_csv(output / "results.csv").drop(columns=["fit_time"])
+
+
+def test_interrupted_candidate_is_not_kept_and_its_rerun_matches(
+        tmp_path, monkeypatch, digits_600):
+    # Ctrl-C in the second candidate's 3rd epoch: compare stops, keeps only the
+    # first candidate, and the rerun's results equal an uninterrupted run's.
+    X, y = digits_600
+    grid = {"learning_rate_init": [1e-2, 1e-3]}
+    estimator = MLPClassifierTorch((16,), max_iter=4, random_state=0, device="cpu")
+    restore = _interrupt_epoch(monkeypatch, at=4 + 3)
+    with pytest.raises(KeyboardInterrupt):
+        compare(estimator, grid, X, y, output_dir=tmp_path / "a", verbose=False)
+    restore()
+    records = sorted(p.name for p in (tmp_path / "a" / "models").glob("*.json"))
+    assert records == [candidate_name({"learning_rate_init": 1e-2}) + ".json"]
+    result = compare(estimator, grid, X, y, output_dir=tmp_path / "a", verbose=False)
+    assert len(result.reused) == 1 and len(result.fitted) == 1
+    compare(estimator, grid, X, y, output_dir=tmp_path / "b", verbose=False)
+    pd.testing.assert_frame_equal(_scores(tmp_path / "a"), _scores(tmp_path / "b"))
+
+
+def test_interrupted_fit_says_so(digits_600, monkeypatch):
+    # The estimator tells its caller that Ctrl-C stopped it.
+    X, y = digits_600
+    _interrupt_epoch(monkeypatch, at=3)
+    with pytest.warns(UserWarning, match="interrupted by user after 2"):
+        clf = MLPClassifierTorch((8,), max_iter=5, random_state=0).fit(X, y)
+    assert clf.interrupted_ and clf.n_iter_ == 2
+    assert not MLPClassifierTorch((8,), max_iter=2, random_state=0).fit(
+        X, y).interrupted_
+
+
+def test_sigint_exits_130_and_the_rerun_matches(tmp_path):
+    # A real Ctrl-C (SIGINT to the process) while the second candidate trains.
+    script = ("import sys; from sknets.cli import main; sys.exit(main(["
+              "'compare', '--max-iter', '400', '--param', "
+              "'learning_rate_init=0.01,0.001', '--param', 'hidden_layer_sizes=(32,)',"
+              f" '--output', {str(tmp_path / 'a')!r}, '--quiet']))")
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    models = tmp_path / "a" / "models"
+    deadline = time.monotonic() + 120
+    while not list(models.glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the second candidate's epochs
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "interrupted" in err
+    assert len(list(models.glob("*.json"))) == 1
+    for folder in ("a", "b"):
+        assert main(["compare", "--max-iter", "400", "--param",
+                     "learning_rate_init=0.01,0.001", "--param",
+                     "hidden_layer_sizes=(32,)", "--output", str(tmp_path / folder),
+                     "--quiet"]) == 0
+    pd.testing.assert_frame_equal(_scores(tmp_path / "a"), _scores(tmp_path / "b"))
+
+
+def test_diverged_candidate_ranks_last_and_the_run_goes_on(tmp_path, capsys):
+    # sgd at lr=1e6 diverges: it is recorded as diverged with NaN scores, ranks
+    # last, shows as 'diverged', and a rerun reuses it.
+    args = ["compare", "--max-iter", "6", "--param", "solver=sgd", "--param",
+            "learning_rate_init=0.01,1e6", "--param", "batch_size=2000", "--output",
+            str(tmp_path), "--quiet"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(args) == 0
+    results = pd.read_csv(tmp_path / "results.csv")
+    assert results["status"].tolist() == ["done", "diverged"]
+    assert results["learning_rate_init"].tolist() == [0.01, 1e6]
+    assert results.loc[1, [c for c in results if c.startswith("mean_")]].isna().all()
+    assert "| 2 | 1e+06 | diverged | diverged |" in (tmp_path / "report.md").read_text()
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "resumed: 2 candidate(s)" in capsys.readouterr().out
+
+
+def test_every_candidate_diverged_is_an_error_with_a_report(tmp_path, capsys):
+    # No best model to test: exit 2, with the ranking and report written.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        status = main(["compare", "--max-iter", "3", "--param", "solver=sgd",
+                       "--param", "learning_rate_init=1e7,1e8", "--param",
+                       "batch_size=2000", "--output", str(tmp_path), "--quiet"])
+    assert status == 2
+    assert "All 2 candidates diverged" in capsys.readouterr().err
+    assert set(pd.read_csv(tmp_path / "results.csv")["status"]) == {"diverged"}
+    assert "Every candidate diverged" in (tmp_path / "report.md").read_text()
+
+
+def test_candidate_names_are_unique_file_names():
+    # Parameters that print alike get different names; names stay short and safe.
+    long = {"conv_layers": tuple((32, 3) for _ in range(30))}
+    name = candidate_name(long)
+    assert len(name) <= 100 and "/" not in name
+    pairs = [({"conv_layers": ((8, (3, 3)),)}, {"conv_layers": ((8, 3, 3),)}),
+             ({"learning_rate_init": 0.01234567}, {"learning_rate_init": 0.01234568}),
+             ({"alpha": 1}, {"alpha": 1.0}), ({"loss": "mse"}, {"loss": "mae"})]
+    for a, b in pairs:
+        assert candidate_name(a) != candidate_name(b), a
+    assert candidate_name({"alpha": 0.1, "tol": 1e-3}) == candidate_name(
+        {"tol": 1e-3, "alpha": 0.1})
+
+
+def test_candidates_that_print_alike_are_kept_apart(tmp_path, digits_600):
+    # Two learning rates that round alike: two models, two different rows.
+    X, y = digits_600
+    result = compare(MLPClassifierTorch((8,), max_iter=3, random_state=0),
+                     {"learning_rate_init": [0.01234567, 0.1234568]}, X, y,
+                     output_dir=tmp_path, verbose=False)
+    assert len(list((tmp_path / "models").glob("*.safetensors"))) == 2
+    assert result.results["mean_accuracy"].nunique() == 2
+
+
 def test_resume_fits_only_what_is_missing(tmp_path, monkeypatch, digits_600):
-    # Interrupted after two of four candidates, the rerun fits the other two.
+    # Interrupted in the third of four candidates, the rerun fits two.
     X, y = digits_600
     grid = {"learning_rate_init": [1e-2, 1e-3], "alpha": [1e-4, 1e-2]}
     estimator = MLPClassifierTorch((16,), max_iter=2, random_state=0, device="cpu")
-    run = compare_module._run_candidate
-    calls = []
-
-    def interrupt_third(*args):
-        calls.append(args[1])
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return run(*args)
-
-    monkeypatch.setattr(compare_module, "_run_candidate", interrupt_third)
+    restore = _interrupt_epoch(monkeypatch, at=2 * 2 + 1)
     with pytest.raises(KeyboardInterrupt):
         compare(estimator, grid, X, y, output_dir=tmp_path, verbose=False)
-    monkeypatch.setattr(compare_module, "_run_candidate", run)
+    restore()
     result = compare(estimator, grid, X, y, output_dir=tmp_path, verbose=False)
-    assert sorted(result.reused) == sorted(candidate_name(p) for p in calls[:2])
-    assert len(result.fitted) == 2 and len(result.results) == 4
+    assert len(result.reused) == 2 and len(result.fitted) == 2
+    assert len(result.results) == 4
     # A third run fits nothing; another estimator in the folder is refused.
     assert compare(estimator, grid, X, y, output_dir=tmp_path,
                    verbose=False).fitted == []
@@ -153,17 +345,50 @@ def test_resume_fits_only_what_is_missing(tmp_path, monkeypatch, digits_600):
                 output_dir=tmp_path, verbose=False)
 
 
-def test_cross_validation_protocol(tmp_path, digits_600):
-    # cv=3: scores have a spread, the best is refitted, save_all refits all.
+def test_rerun_with_other_scorers_fits_what_lacks_them(tmp_path, digits_600):
+    # Adding a scorer used to raise KeyError; now the candidates are scored
+    # with it (refitted), and a rerun with fewer scorers reuses them.
     X, y = digits_600
+    estimator = MLPClassifierTorch((8,), max_iter=2, random_state=0)
+    grid = {"alpha": [1e-4, 1e-2]}
+    compare(estimator, grid, X, y, output_dir=tmp_path, verbose=False,
+            scoring={"f1_macro": "f1_macro"})
+    scoring = {**make_scoring(np.unique(y)),
+               "balanced": make_scorer(balanced_accuracy_score)}
+    result = compare(estimator, grid, X, y, output_dir=tmp_path, verbose=False,
+                     scoring=scoring)
+    assert len(result.fitted) == 2 and "mean_balanced" in result.results
+    assert "balanced" in (tmp_path / "report.md").read_text()
+    again = compare(estimator, grid, X, y, output_dir=tmp_path, verbose=False,
+                    scoring={"f1_macro": "f1_macro", "accuracy": "accuracy"})
+    assert again.fitted == [] and len(again.reused) == 2
+
+
+def test_cross_validation_refits_the_best_once(tmp_path, digits_600, monkeypatch):
+    # cv=3: scores have a spread; the best is refitted once on all the training
+    # data (never loaded and thrown away), and save_all's refits include it.
+    X, y = digits_600
+    full = []
+    fit = MLPClassifierTorch.fit
+
+    def counting_fit(self, X_fit, *args, **kwargs):
+        full.append(len(X_fit) == len(X) - round(0.2 * len(X)))
+        return fit(self, X_fit, *args, **kwargs)
+
+    monkeypatch.setattr(MLPClassifierTorch, "fit", counting_fit)
     result = compare(MLPClassifierTorch((16,), max_iter=30, random_state=0,
                                         device="cpu"),
                      {"alpha": [1e-4, 1e-1]}, X, y, cv=3, save_all=True,
                      output_dir=tmp_path, verbose=False)
     assert (result.results["std_f1_macro"] > 0).all()
+    assert full.count(True) == 2 and full.count(False) == 2 * 3
     assert result.best_estimator_.n_iter_ == 30
     assert len(list((tmp_path / "models").glob("*.refit.safetensors"))) == 2
     assert result.evaluation.accuracy > 0.5
+    full.clear()
+    compare(MLPClassifierTorch((16,), max_iter=30, random_state=0, device="cpu"),
+            {"alpha": [1e-4, 1e-1]}, X, y, cv=3, output_dir=tmp_path, verbose=False)
+    assert full == []  # the refitted best is reused
 
 
 def test_cnn_report_has_filters_and_a_gallery(tmp_path, digits_600):
@@ -177,42 +402,54 @@ def test_cnn_report_has_filters_and_a_gallery(tmp_path, digits_600):
     assert result.best_params_ == {"conv_layers": ((4, 3),)}
 
 
-def test_candidate_names_are_file_names():
-    # Parameters become short, safe, distinct file names.
-    long = {"conv_layers": tuple((32, 3) for _ in range(30))}
-    name = candidate_name(long)
-    assert len(name) <= 120 and "/" not in name
-    assert candidate_name({"loss": "mse"}) != candidate_name({"loss": "mae"})
-
-
-# -- plots ---------------------------------------------------------------------------
-
-
-def test_plots_return_figures_with_their_axes(tmp_path, digits_600):
-    # Each plot is a Figure with the axes it promises.
+def test_files_take_the_umask_permissions(tmp_path, digits_600):
+    # results.csv, run.json, records and reports are 0644 under umask 022.
     X, y = digits_600
-    cnn = CNNClassifierTorch(conv_layers=((6, 3),), max_iter=2, random_state=0,
-                             device="cpu").fit(X, y, validation_data=(X[:100],
-                                                                     y[:100]))
-    proba, pred = cnn.predict_proba(X), cnn.predict(X)
-    figures = {
-        "curves": (plotting.plot_learning_curves(cnn), 2),
-        "confusion": (plotting.plot_confusion_matrix(y, pred, normalize=True), 2),
-        "roc": (plotting.plot_roc_curves(y, proba, cnn.classes_), 1),
-        "filters": (plotting.plot_filters(cnn), 6),
-        "gallery": (plotting.plot_predictions_gallery(X, y, pred, n_correct=5,
-                                                      n_wrong=3), 5 + min(
-            3, int((y != pred).sum()))),
-    }
-    frame = pd.DataFrame({"learning_rate_init": [0.1, 0.01, 0.001],
-                          "mean_f1_macro": [0.5, 0.9, 0.8],
-                          "std_f1_macro": [0.1, 0.0, 0.05]})
-    figures["search"] = (plotting.plot_search_results(frame, "learning_rate_init"), 1)
-    for name, (fig, n_axes) in figures.items():
-        assert isinstance(fig, Figure), name
-        assert len(fig.axes) == n_axes, name
-        fig.savefig(tmp_path / f"{name}.png")
-    assert len(plotting.plot_learning_curves(cnn).axes[0].lines) == 2  # train+valid
-    with pytest.raises(ValueError, match="No column 'width'"):
-        plotting.plot_search_results(frame, "width")
-    assert np.isfinite(proba).all()
+    old = os.umask(0o022)
+    try:
+        compare(MLPClassifierTorch((8,), max_iter=1, random_state=0),
+                {"alpha": [0.1]}, X, y, output_dir=tmp_path, verbose=False)
+    finally:
+        os.umask(old)
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != ".lock"]
+    assert len(files) > 8
+    assert {oct(p.stat().st_mode & 0o777) for p in files} == {"0o644"}
+
+
+def test_a_second_run_on_a_folder_waits_and_reuses(tmp_path):
+    # Two concurrent runs on one folder: the second waits for the first and
+    # fits nothing, instead of both fitting every candidate.
+    args = ["compare", "--max-iter", "150", "--param", "learning_rate_init=0.01,"
+            "0.001", "--output", str(tmp_path), "--quiet"]
+    script = f"import sys; from sknets.cli import main; sys.exit(main({args!r}))"
+    first = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "run.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    second = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                            text=True, timeout=300)
+    first_out, _ = first.communicate(timeout=300)
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    assert "resumed" not in first_out
+    assert "resumed: 2 candidate(s) from an earlier run, 0 fitted now" in second.stdout
+    assert "another run is working in" in second.stderr
+
+
+def test_report_error_never_loses_the_results(tmp_path, digits_600, monkeypatch):
+    # A failing report is a warning: the results are saved, and `sknets
+    # report` renders it later.
+    X, y = digits_600
+
+    def broken(run_dir):
+        raise RuntimeError("no space for figures")
+
+    monkeypatch.setattr(report_module, "write_report", broken)
+    with pytest.warns(UserWarning, match="results are saved .* no space for figures"):
+        result = compare(MLPClassifierTorch((8,), max_iter=1, random_state=0),
+                         {"alpha": [0.1]}, X, y, output_dir=tmp_path, verbose=False)
+    assert len(pd.read_csv(tmp_path / "results.csv")) == 1
+    assert result.evaluation is not None and not (tmp_path / "report.html").exists()
+    monkeypatch.undo()
+    assert main(["report", str(tmp_path)]) == 0
+    assert (tmp_path / "report.html").exists()

@@ -11,7 +11,7 @@ __all__ = ["ConvergenceMonitor", "DivergenceWarning", "NoFiniteWeightsError"]
 
 
 class DivergenceWarning(UserWarning):
-    """Warning raised when the training loss becomes NaN or infinite.
+    """Warning raised when the training or validation loss becomes NaN or inf.
 
     Training then stops and the weights roll back to the last weights whose
     forward pass over the training data gives finite outputs and a finite
@@ -141,7 +141,15 @@ class ConvergenceMonitor(Callback):
         row = net.history[-1]
         loss = row["train_loss"]
         if not math.isfinite(loss):
-            self._diverged(net, loss, dataset_train)
+            self._diverged(net, f"the training loss became {loss}", dataset_train)
+            return
+        # The validation loss is the epoch's final weights' forward pass: when
+        # it is not finite, those weights are unusable although the training
+        # loss (measured before the last updates) was finite.
+        valid_loss = row.get("valid_loss")
+        if valid_loss is not None and not math.isfinite(valid_loss):
+            self._diverged(net, f"the validation loss became {valid_loss}",
+                           dataset_train)
             return
         self.last_state_ = _snapshot(net.module_)
         if self.spec.early_stopping:
@@ -172,11 +180,11 @@ class ConvergenceMonitor(Callback):
         self.stop_reason_ = message
         net.stop_training_ = True
 
-    def _diverged(self, net, loss, dataset_train):
+    def _diverged(self, net, what, dataset_train):
         lr = net.optimizer_.param_groups[0]["lr"]
         net.history.record("diverged", True)
         self.diverged_ = True
-        self.stop_reason_ = f"training loss became {loss}"
+        self.stop_reason_ = what
         net.stop_training_ = True
         # The last epoch's weights were never used for a full forward pass
         # (the loss was measured along the way, weights changing per batch),
@@ -192,8 +200,8 @@ class ConvergenceMonitor(Callback):
         if self.unusable_:
             return
         warnings.warn(
-            f"Training diverged at epoch {len(net.history)}: the training loss "
-            f"became {loss}. The weights were rolled back to the last weights "
+            f"Training diverged at epoch {len(net.history)}: {what}. The weights "
+            "were rolled back to the last weights "
             "with finite outputs on the training data. Try a lower "
             f"learning_rate_init (it is {lr:g}), scaled input features, or "
             "batch_norm=True.",

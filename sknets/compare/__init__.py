@@ -1,0 +1,18 @@
+"""The comparison runner behind ``sknets compare``: a grid, one protocol, a report.
+
+``compare`` trains every candidate of a parameter grid, picks the best by a
+validation metric (macro-F1 by default), tests it on held-out data and writes
+``results.csv``, ``report.html`` (self-contained), ``report.md``, one PNG per
+figure and every candidate's model. Each finished candidate is saved as soon
+as it is done, so an interrupted run resumes where it stopped, and
+``write_report`` renders the report again from the folder alone.
+
+The runner works in stages (``_runner``): plan, run, rank, refit the best,
+report. The run folder's files and their rules live in ``_folder``; the
+report's model and its Markdown and HTML renderings in ``_report``.
+"""
+
+from ._report import write_report
+from ._runner import ComparisonResult, candidate_name, compare
+
+__all__ = ["ComparisonResult", "candidate_name", "compare", "write_report"]

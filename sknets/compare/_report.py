@@ -1,0 +1,668 @@
+"""The report of a comparison run: one model, rendered as Markdown and HTML.
+
+``build_report`` reads a run folder (nothing else: no training, no data) and
+returns a ``Report``: sections of paragraphs, lists, tables, figures and
+collapsed details, with every number already formatted by its kind.
+``render_markdown`` and ``render_html`` turn that one model into text; each
+escapes every string it is given, so class names and parameter values are
+shown as written. ``write_report`` does all three and writes the files.
+"""
+
+import base64
+import html
+import io
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import plotting
+from ..metrics import Evaluation
+from ..persistence import _decode, _decode_array
+from ..plotting import _value_text
+from ._folder import RunFolder
+from ._runner import DIVERGED, rank
+
+__all__ = ["Report", "build_report", "render_html", "render_markdown", "write_report"]
+
+
+# -- the model -------------------------------------------------------------------------
+
+
+@dataclass
+class Table:
+    """A table of formatted cells; ``numeric`` columns are right-aligned."""
+
+    columns: list
+    rows: list
+    numeric: list = None
+    wide: bool = False  # may scroll sideways (per-class tables)
+
+
+@dataclass
+class Image:
+    """A figure: its file name under figures/, its title and its PNG bytes."""
+
+    file: str
+    title: str
+    png: bytes
+
+
+@dataclass
+class Details:
+    """Blocks shown collapsed under a one-line summary."""
+
+    summary: str
+    blocks: list
+
+
+@dataclass
+class Section:
+    """A titled part of the report; blocks are str (a paragraph), list of str
+    (a bullet list), Table, Image or Details."""
+
+    id: str
+    title: str
+    blocks: list = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """A comparison's report, ready to render."""
+
+    title: str
+    sections: list
+
+
+# -- formatting by kind ----------------------------------------------------------------
+
+
+def _score(value, status=None):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "diverged" if status == DIVERGED else "n/a"
+    return f"{value:.4f}"
+
+
+def _score_pm(mean, std, folds, status=None):
+    text = _score(mean, status)
+    return f"{text} ± {std:.4f}" if folds > 1 and text[0].isdigit() else text
+
+
+def _count(value):
+    return str(int(round(value)))
+
+
+def _epochs(value):
+    return _count(value) if float(value).is_integer() else f"{value:.1f}"
+
+
+def _seconds(value):
+    return f"{value:.1f}" if value >= 1 else f"{value:.2f}"
+
+
+def _params_text(params):
+    text = ", ".join(f"{key}={_value_text(value)}" for key, value in params.items())
+    return text or "the base estimator's parameters"
+
+
+# -- what mattered ---------------------------------------------------------------------
+
+
+@dataclass
+class Effect:
+    """One varied parameter's effect: the best score at each of its values."""
+
+    param: str
+    best: list  # (value, best score), best first; NaN when all diverged
+
+    @property
+    def spread(self):
+        scores = [s for _, s in self.best if not math.isnan(s)]
+        return max(scores) - min(scores) if len(scores) > 1 else 0.0
+
+    def sentence(self, first):
+        (top_value, top), (low_value, low) = self.best[0], self.best[-1]
+        lead = f"{self.param} mattered most" if first else self.param
+        if math.isnan(top):
+            return f"{self.param}: every candidate diverged."
+        if math.isnan(low):
+            return (f"{lead}: {top:.3f} at {_value_text(top_value)}, while every "
+                    f"candidate at {_value_text(low_value)} diverged.")
+        if self.spread < 5e-4:
+            return (f"{self.param} made no difference: {top:.3f} at every value "
+                    f"({', '.join(_value_text(v) for v, _ in self.best)}).")
+        return (f"{lead}: {top:.3f} at {_value_text(top_value)} against {low:.3f} at "
+                f"{_value_text(low_value)}.")
+
+
+def parameter_effects(frame, params, metric):
+    """The effect of each varied parameter, the one that mattered most first."""
+    scores = frame[f"mean_{metric}"].to_numpy(dtype=float)
+    effects = []
+    for param in params:
+        groups = {}
+        for value, score in zip(frame[param].tolist(), scores, strict=True):
+            key = repr(value)
+            _, best = groups.get(key, (value, math.nan))
+            if not math.isnan(score) and (math.isnan(best) or score > best):
+                best = score
+            groups[key] = (value, best)
+        if len(groups) < 2:
+            continue
+        best = sorted(groups.values(),
+                      key=lambda item: -np.inf if math.isnan(item[1]) else item[1],
+                      reverse=True)
+        effects.append(Effect(param, best))
+    return sorted(effects, key=lambda effect: effect.spread, reverse=True)
+
+
+# -- reading a run folder --------------------------------------------------------------
+
+
+def _varied(frame, grid_keys):
+    return [key for key in grid_keys
+            if key in frame and len({repr(v) for v in frame[key]}) > 1]
+
+
+def _figure_params(frame, varied):
+    # hidden_layer_sizes is drawn as its width and its depth, where they vary.
+    params = []
+    for key in varied:
+        if key == "hidden_layer_sizes":
+            params += [c for c in ("width", "depth")
+                       if c in frame and frame[c].nunique() > 1] or [key]
+        else:
+            params.append(key)
+    return params
+
+
+def _png(display):
+    buffer = io.BytesIO()
+    display.figure_.savefig(buffer, format="png", dpi=80)
+    return buffer.getvalue()
+
+
+def _image(file, title, display):
+    return Image(file, title, _png(display))
+
+
+def _load_evaluation(folder):
+    record = folder.read_json("evaluation.json")
+    if record is None:
+        return None, None
+    classes = _decode_array(record["classes"], "classes")
+    evaluation = Evaluation(_decode_array(record["y_true"], "y_true"),
+                            _decode_array(record["y_pred"], "y_pred"),
+                            np.asarray(record["y_proba"], dtype=float), classes)
+    return evaluation, record.get("gallery")
+
+
+def build_report(run_dir):
+    """Read a run folder and build its report.
+
+    Parameters
+    ----------
+    run_dir : str or path-like
+        A folder written by ``compare`` (finished or interrupted).
+
+    Returns
+    -------
+    report : Report
+    """
+    folder = RunFolder(run_dir)
+    run = folder.read_run()
+    if run is None:
+        raise ValueError(f"{folder.path} holds no comparison run (no run.json).")
+    records = {}
+    for entry in run["candidates"]:
+        record = folder.finished_record(entry["name"])
+        if record is not None:
+            records[entry["name"]] = record
+    if not records:
+        raise ValueError(f"{folder.path} holds no finished candidate yet; rerun the "
+                         "comparison to train them.")
+    frame = rank(run, records)
+    protocol = run["protocol"]
+    metric = protocol["refit"]
+    folds = 1 if protocol["cv"] == "holdout" else protocol["cv"]
+    varied = _varied(frame, run["grid"])
+    effects = parameter_effects(frame, varied, metric)
+    evaluation, gallery = _load_evaluation(folder)
+    best_name = (folder.read_json("best.json") or {}).get("name")
+    class_names = run.get("class_names")
+    classes = _decode_array(run["classes"], "classes")
+    names = class_names or [str(c) for c in classes.tolist()]
+    params_of = {entry["name"]: _decode(entry["params"], "params")
+                 for entry in run["candidates"]}
+    n_total, n_done = len(run["candidates"]), len(records)
+    title = f"Comparison of {n_total} {run['estimator']} candidates"
+
+    summary = _summary(run, frame, effects, evaluation, best_name, params_of,
+                       n_total, n_done, folds)
+    sections = [
+        Section("summary", "Summary", summary),
+        Section("ranking", "Ranking", _ranking(frame, varied, metric, folds)),
+        Section("parameters", "What each parameter did",
+                _parameters(frame, effects, varied, metric, folds)),
+        Section("curves", "Learning curves",
+                _curves(frame, records, effects, folds)),
+        Section("best-model", "The best model on the test data",
+                _best_model(folder, evaluation, gallery, names, best_name, records,
+                            run)),
+        Section("metrics", "Every metric", _metrics(frame, run, folds, names,
+                                                    classes)),
+        Section("candidates", "Every candidate",
+                _candidates(frame, records, params_of)),
+    ]
+    return Report(title, sections)
+
+
+def _summary(run, frame, effects, evaluation, best_name, params_of, n_total, n_done,
+             folds):
+    protocol = run["protocol"]
+    metric = protocol["refit"]
+    how = ("holdout: each candidate trained once and scored on a stratified "
+           f"{protocol['validation_size']:.0%} validation split of the training data"
+           if folds == 1 else f"{folds}-fold stratified cross-validation")
+    blocks = [f"Protocol: {how}; ranked by validation {metric}. "
+              f"{run['n_train']} training and {run['n_test']} test samples."]
+    if run.get("state") == "running":
+        blocks.append(f"This run is unfinished: {n_done} of {n_total} candidates are "
+                      "done. Rerun the same command to train the others; this "
+                      "report covers the finished ones.")
+    best_row = frame.iloc[0]
+    if best_row["status"] == DIVERGED:
+        blocks.append("Every candidate diverged: its training or validation "
+                      "loss became non-finite. Lower learning_rate_init, scale "
+                      "the inputs or set batch_norm=True.")
+    elif evaluation is not None and best_name is not None:
+        blocks.append(
+            f"Best candidate: {_params_text(params_of[best_name])}, with validation "
+            f"{metric} {_score(best_row[f'mean_{metric}'])}. On the test data: "
+            f"accuracy {evaluation.accuracy:.4f}, macro-F1 {evaluation.f1_macro:.4f}, "
+            f"ROC-AUC {evaluation.roc_auc_ovr:.4f}.")
+    else:
+        blocks.append(f"Best so far: {_params_text(params_of[best_row['candidate']])}"
+                      f", with validation {metric} "
+                      f"{_score(best_row[f'mean_{metric}'])}.")
+    if effects:
+        blocks.append([effect.sentence(i == 0) for i, effect in enumerate(effects)])
+    elif len(frame) == 1:
+        blocks.append("One candidate: no parameter was varied.")
+    n_diverged = int((frame["status"] == DIVERGED).sum())
+    if n_diverged:
+        blocks.append(f"{n_diverged} candidate(s) diverged; they rank last, with their "
+                      "scores shown as 'diverged'.")
+    return blocks
+
+
+def _ranking(frame, varied, metric, folds):
+    columns = ["#", *varied, metric]
+    numeric = [True] + [False] * len(varied) + [True]
+    has_accuracy = "mean_accuracy" in frame and metric != "accuracy"
+    if has_accuracy:
+        columns.append("accuracy")
+        numeric.append(True)
+    columns += ["epochs", "fit time (s)"]
+    numeric += [True, True]
+    rows = []
+    for i, row in frame.iterrows():
+        cells = [str(i + 1), *(_value_text(row[p]) for p in varied),
+                 _score_pm(row[f"mean_{metric}"], row[f"std_{metric}"], folds,
+                           row["status"])]
+        if has_accuracy:
+            cells.append(_score_pm(row["mean_accuracy"], row["std_accuracy"], folds,
+                                   row["status"]))
+        cells += [_epochs(row["epochs"]), _seconds(row["fit_time"])]
+        rows.append(cells)
+    blocks = [Table(columns, rows, numeric)]
+    if folds > 1:
+        blocks.insert(0, f"Scores are the mean ± std over {folds} folds; epochs the "
+                         "mean over folds, fit time their sum.")
+    return blocks
+
+
+def _parameters(frame, effects, varied, metric, folds):
+    if not effects:
+        return ["No parameter was varied."]
+    rows = []
+    for effect in effects:
+        for k, (value, best) in enumerate(effect.best):
+            rows.append([effect.param if k == 0 else "", _value_text(value),
+                         _score(best, DIVERGED),
+                         f"{effect.spread:.4f}" if k == 0 else ""])
+    blocks = [f"The best validation {metric} reached at each value of each varied "
+              "parameter, and the spread between the values' bests; the parameter "
+              "that mattered most comes first.",
+              Table(["parameter", "value", f"best {metric}", "spread"], rows,
+                    [False, False, True, True])]
+    if len(varied) > 1 or len(frame) > 2:
+        blocks.append(_image("parallel_coordinates.png",
+                             f"parallel coordinates: parameters against {metric}",
+                             plotting.plot_parallel_coordinates(frame, varied,
+                                                                metric)))
+    for param in _figure_params(frame, varied):
+        blocks.append(_image(f"score_vs_{param}.png", f"{metric} against {param}",
+                             plotting.plot_search_results(frame, param, metric)))
+    return blocks
+
+
+def _curves(frame, records, effects, folds):
+    histories, colour_by = {}, {}
+    lead = effects[0].param if effects else None
+    for _, row in frame.iterrows():
+        record = records[row["candidate"]]
+        runs = [_decode(h, "history") for h in record["histories"] if h]
+        if not runs:
+            continue
+        histories[row["candidate"]] = runs
+        colour_by[row["candidate"]] = row[lead] if lead else row["candidate"]
+    if not histories:
+        return ["No candidate finished an epoch."]
+    metrics = [m for m in ("loss", "accuracy", "f1_macro")
+               if any(f"train_{m}" in h[0] or f"valid_{m}" in h[0]
+                      for runs in histories.values() for h in runs if h)]
+    text = ("Every candidate's training (solid) and validation (dashed) curves, "
+            f"coloured by {lead}." if lead else
+            "Training (solid) and validation (dashed) curves.")
+    if folds > 1:
+        text += " Each line is the mean over the folds, the band their range."
+    display = plotting.plot_candidate_curves(
+        histories, colour_by=colour_by if lead else None, colour_name=lead,
+        metrics=tuple(metrics))
+    return [text, _image("curves_overlaid.png",
+                         "overlaid learning curves of every candidate", display)]
+
+
+def _best_model(folder, evaluation, gallery, names, best_name, records, run):
+    if evaluation is None or best_name is None:
+        return ["Not available yet: the run has not finished."
+                if run.get("state") == "running" else
+                "No best model: every candidate diverged."]
+    summary = evaluation.summary()
+    blocks = [Table(["metric", "value"],
+                    [[label, _score(summary[key])] for key, label in
+                     Evaluation._SUMMARY] + [["samples", str(summary["n_samples"])]],
+                    [False, True])]
+    per_class = evaluation.to_frame()
+    label_of = dict(zip(evaluation.classes.tolist(), names, strict=False))
+    rows = [[str(label_of.get(index, index)),
+             *(_count(v) if column == "support" else _score(v)
+               for column, v in row.items())]
+            for index, row in per_class.iterrows()]
+    blocks.append(Table(["class", *per_class.columns], rows,
+                        [False] + [True] * len(per_class.columns), wide=True))
+    classes = evaluation.classes
+    blocks.append(_image("confusion_matrix.png", "confusion matrix of the best model",
+                         plotting.plot_confusion_matrix(
+                             evaluation.y_true, evaluation.y_pred, labels=classes,
+                             class_names=names)))
+    blocks.append(_image("roc_curves.png", "ROC curves of the best model",
+                         plotting.plot_roc_curves(evaluation.y_true,
+                                                  evaluation.y_proba, classes,
+                                                  class_names=names)))
+    if gallery is not None:
+        best = folder.load_best()
+        if getattr(best, "filters_", None) is not None:
+            blocks.append(_image("filters.png", "learned first-layer filters",
+                                 plotting.plot_filters(best)))
+        images = np.asarray(gallery["images"], dtype=float).reshape(
+            -1, *gallery["image_shape"])
+        chosen = gallery["indices"]
+        blocks.append(_image("predictions.png", "correct and wrong test predictions",
+                             plotting.plot_predictions_gallery(
+                                 images, evaluation.y_true[chosen],
+                                 evaluation.y_pred[chosen], class_names=names,
+                                 classes=classes)))
+    history = records[best_name]["histories"][0]
+    if history:
+        blocks.append(Details("The best candidate's training, epoch by epoch",
+                              [_history_table(_decode(history, "history"))]))
+    return blocks
+
+
+def _history_table(history):
+    frame = pd.DataFrame(history).drop(columns=["batches"], errors="ignore")
+    columns = list(frame.columns)
+    rows = []
+    for _, row in frame.iterrows():
+        cells = []
+        for column in columns:
+            value = row[column]
+            if column == "epoch":
+                cells.append(_count(value))
+            elif isinstance(value, (bool, np.bool_)):
+                cells.append("yes" if value else "")
+            elif isinstance(value, (int, float, np.number)) and not pd.isna(value):
+                cells.append(f"{value:.4f}" if column != "lr" else f"{value:.3g}")
+            else:
+                cells.append("" if pd.isna(value) else str(value))
+        rows.append(cells)
+    return Table(columns, rows, [True] * len(columns), wide=True)
+
+
+def _metrics(frame, run, folds, names, classes):
+    metrics = run["protocol"]["metrics"]
+    per_class = [m for m in metrics if m.startswith("roc_auc_")
+                 and m[len("roc_auc_"):] in {str(c) for c in classes.tolist()}]
+    overall = [m for m in metrics if m not in per_class]
+    rows = [[str(i + 1), *(_score_pm(row[f"mean_{m}"], row[f"std_{m}"], folds,
+                                     row["status"]) for m in overall)]
+            for i, row in frame.iterrows()]
+    blocks = ["Validation scores of every candidate, by rank (#)."
+              + (" Mean ± std over the folds." if folds > 1 else ""),
+              Table(["#", *overall], rows, [True] * (len(overall) + 1), wide=True)]
+    if per_class:
+        label_of = {f"roc_auc_{c}": n for c, n in zip(classes.tolist(), names,
+                                                        strict=False)}
+        rows = [[str(i + 1), *(_score(row[f"mean_{m}"], row["status"])
+                               for m in per_class)]
+                for i, row in frame.iterrows()]
+        blocks += ["One-vs-rest ROC-AUC of each class, by rank (#).",
+                   Table(["#", *(str(label_of[m]) for m in per_class)], rows,
+                         [True] * (len(per_class) + 1), wide=True)]
+    return blocks
+
+
+def _candidates(frame, records, params_of):
+    blocks = []
+    for i, row in frame.iterrows():
+        name = row["candidate"]
+        record = records[name]
+        inner = [f"Parameters: {_params_text(params_of[name])}.",
+                 f"Status: {record['status']}; file name {name}."]
+        history = record["histories"][0] if record["histories"] else []
+        if history:
+            inner.append(_history_table(_decode(history, "history")))
+        blocks.append(Details(f"#{i + 1}: {_params_text(params_of[name])}", inner))
+    return blocks
+
+
+# -- rendering -------------------------------------------------------------------------
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]|#!{}])")
+
+
+def escape_markdown(text):
+    """Text shown as written in Markdown (GitHub's and CommonMark's).
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    escaped : str
+        HTML's ``& < >`` as entities, Markdown's punctuation and ``|`` (a
+        table cell's end) backslash-escaped, ``_`` at a word's edge escaped.
+
+    Examples
+    --------
+    >>> from sknets.compare._report import escape_markdown
+    >>> escape_markdown("<script>a|b</script>")
+    '&lt;script&gt;a\\\\|b&lt;/script&gt;'
+    """
+    text = html.escape(str(text), quote=False)
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    text = re.sub(r"(?<!\w)_|_(?!\w)", r"\\_", text)
+    return text.replace("\n", " ")
+
+
+def _markdown_table(table):
+    lines = ["| " + " | ".join(escape_markdown(c) for c in table.columns) + " |",
+             "| " + " | ".join("---:" if (table.numeric or [False] * 99)[i] else "---"
+                               for i in range(len(table.columns))) + " |"]
+    lines += ["| " + " | ".join(escape_markdown(c) for c in row) + " |"
+              for row in table.rows]
+    return "\n".join(lines)
+
+
+def _markdown_blocks(blocks, level):
+    out = []
+    for block in blocks:
+        if isinstance(block, str):
+            out.append(escape_markdown(block))
+        elif isinstance(block, list):
+            out.append("\n".join(f"- {escape_markdown(item)}" for item in block))
+        elif isinstance(block, Table):
+            out.append(_markdown_table(block))
+        elif isinstance(block, Image):
+            out.append(f"![{escape_markdown(block.title)}](figures/{block.file})")
+        elif isinstance(block, Details):
+            out.append(f"{'#' * level} {escape_markdown(block.summary)}")
+            out += _markdown_blocks(block.blocks, level + 1)
+    return out
+
+
+def render_markdown(report):
+    """The report as Markdown; figures link to ``figures/<file>``.
+
+    Parameters
+    ----------
+    report : Report
+
+    Returns
+    -------
+    text : str
+    """
+    out = [f"# {escape_markdown(report.title)}"]
+    out.append("\n".join(f"- [{escape_markdown(s.title)}](#{s.id})"
+                         for s in report.sections))
+    for section in report.sections:
+        out.append(f'<a id="{section.id}"></a>\n\n## {escape_markdown(section.title)}')
+        out += _markdown_blocks(section.blocks, 3)
+    return "\n\n".join(out) + "\n"
+
+
+def _html_table(table):
+    numeric = table.numeric or [False] * len(table.columns)
+
+    def cell(tag, text, i):
+        align = ' class="num"' if numeric[i] else ""
+        return f"<{tag}{align}>{html.escape(text)}</{tag}>"
+
+    head = "".join(cell("th", c, i) for i, c in enumerate(table.columns))
+    body = "".join("<tr>" + "".join(cell("td", c, i) for i, c in enumerate(row))
+                   + "</tr>" for row in table.rows)
+    inner = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="wide">{inner}</div>' if table.wide else inner
+
+
+def _html_blocks(blocks):
+    out = []
+    for block in blocks:
+        if isinstance(block, str):
+            out.append(f"<p>{html.escape(block)}</p>")
+        elif isinstance(block, list):
+            out.append("<ul>" + "".join(f"<li>{html.escape(item)}</li>"
+                                        for item in block) + "</ul>")
+        elif isinstance(block, Table):
+            out.append(_html_table(block))
+        elif isinstance(block, Image):
+            data = base64.b64encode(block.png).decode()
+            title = html.escape(block.title)
+            out.append(f'<figure><img alt="{title}" src="data:image/png;base64,{data}">'
+                       f"<figcaption>{title}</figcaption></figure>")
+        elif isinstance(block, Details):
+            out.append(f"<details><summary>{html.escape(block.summary)}</summary>"
+                       + "".join(_html_blocks(block.blocks)) + "</details>")
+    return out
+
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:1.5em auto;"
+    "padding:0 1em;color:#222;line-height:1.45}"
+    "nav ol{columns:2;font-size:14px}"
+    "#summary{background:#f6f8fa;border:1px solid #d8dee4;border-radius:6px;"
+    "padding:.2em 1.2em 1em}"
+    "table{border-collapse:collapse;font-size:13px;margin:.8em 0}"
+    "th,td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left;"
+    "white-space:nowrap}th{background:#f4f4f4}.num{text-align:right;"
+    "font-variant-numeric:tabular-nums}"
+    ".wide{overflow-x:auto;max-width:100%}"
+    "figure{display:inline-block;margin:.5em;vertical-align:top}"
+    "img{max-width:100%}figcaption{font-size:12px;color:#555}"
+    "details{margin:.4em 0}summary{cursor:pointer}"
+)
+
+
+def render_html(report):
+    """The report as one self-contained HTML page (figures embedded, no network).
+
+    Parameters
+    ----------
+    report : Report
+
+    Returns
+    -------
+    page : str
+    """
+    toc = "".join(f'<li><a href="#{s.id}">{html.escape(s.title)}</a></li>'
+                  for s in report.sections)
+    body = [f"<h1>{html.escape(report.title)}</h1>",
+            f"<nav><strong>Contents</strong><ol>{toc}</ol></nav>"]
+    for section in report.sections:
+        body.append(f'<section id="{section.id}"><h2>{html.escape(section.title)}'
+                    "</h2>" + "\n".join(_html_blocks(section.blocks)) + "</section>")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{html.escape(report.title)}</title><style>{_STYLE}</style>"
+            "</head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def _images(blocks):
+    for block in blocks:
+        if isinstance(block, Image):
+            yield block
+        elif isinstance(block, Details):
+            yield from _images(block.blocks)
+
+
+def write_report(run_dir):
+    """Render the report of a run folder: report.html, report.md and figures/.
+
+    Reads only the folder, so it works on a finished or an interrupted run
+    (``sknets report RUN_DIR``), without training anything.
+
+    Parameters
+    ----------
+    run_dir : str or path-like
+        A folder written by ``compare``.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The report.html written.
+    """
+    folder = RunFolder(run_dir)
+    report = build_report(folder.path)
+    (folder.path / "figures").mkdir(exist_ok=True)
+    for section in report.sections:
+        for image in _images(section.blocks):
+            folder.write_bytes(f"figures/{image.file}", image.png)
+    folder.write_text("report.md", render_markdown(report))
+    folder.write_text("report.html", render_html(report))
+    return Path(folder.path) / "report.html"

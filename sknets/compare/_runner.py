@@ -1,0 +1,656 @@
+"""The comparison runner in stages: plan, run, rank, refit the best, report.
+
+``compare`` calls them in that order, as scikit-learn's ``BaseSearchCV.fit``
+does its own. Each stage reads and writes the run folder (``RunFolder``), so
+a run interrupted in any stage resumes in a later call, and the report can
+be rendered again from the folder alone (``sknets report``).
+"""
+
+import hashlib
+import json
+import math
+import re
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, UndefinedMetricWarning
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import ParameterGrid, StratifiedKFold, train_test_split
+from tqdm.auto import tqdm
+
+from ..metrics import evaluate, make_scoring, parameter_rows
+from ..persistence import _decode, _encode, _encode_array
+from ..plotting import gallery_indices
+from ..training import NoFiniteWeightsError
+from ._folder import FORMAT, RunFolder
+
+__all__ = ["ComparisonResult", "candidate_name", "compare"]
+
+DIVERGED, DONE, INTERRUPTED = "diverged", "done", "interrupted"
+
+
+# -- names -----------------------------------------------------------------------------
+
+
+def _value_label(value):
+    if isinstance(value, tuple):
+        return "-".join(_value_label(v) for v in value) or "none"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def candidate_name(params):
+    """A unique file name for a candidate: readable, then a hash of its values.
+
+    Parameters
+    ----------
+    params : dict
+        The candidate's parameters.
+
+    Returns
+    -------
+    name : str
+        ``name=value`` pairs joined by ``__`` (cut to 90 characters), then
+        ``__`` and 8 hex digits of a hash of the exact parameters, so that
+        candidates that print alike (``0.01234567`` and ``0.01234568``,
+        ``((8, (3, 3)),)`` and ``((8, 3, 3),)``) never share a name.
+
+    Examples
+    --------
+    >>> from sknets.compare import candidate_name
+    >>> candidate_name({"hidden_layer_sizes": (128, 64), "learning_rate_init": 0.01})
+    'hidden_layer_sizes=128-64__learning_rate_init=0.01__e5e4c8c1'
+    """
+    text = "__".join(f"{key}={_value_label(value)}"
+                     for key, value in sorted(params.items()))
+    text = re.sub(r"[^A-Za-z0-9=._+-]+", "-", text)[:90] or "default"
+    exact = json.dumps(_encode(dict(sorted(params.items())), "params"),
+                       sort_keys=True)
+    return f"{text}__{hashlib.sha256(exact.encode()).hexdigest()[:8]}"
+
+
+# -- the study: data and protocol ------------------------------------------------------
+
+
+@dataclass
+class Study:
+    """What a run compares on: the data splits, the protocol and the metrics."""
+
+    X: np.ndarray  # the training part (cv=K: all of it, split into folds)
+    y: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    X_val: np.ndarray | None  # holdout: the validation split of X
+    y_val: np.ndarray | None
+    protocol: dict
+    scoring: dict
+    classes: np.ndarray
+    class_names: list | None = None
+
+    @property
+    def folds(self):
+        return 1 if self.protocol["cv"] == "holdout" else self.protocol["cv"]
+
+    @property
+    def refit(self):
+        return self.protocol["refit"]
+
+
+def make_study(X, y, X_test, y_test, *, cv, scoring, refit, test_size,
+               validation_size, random_state, class_names):
+    """Split the data as the protocol says and check the protocol's values."""
+    if cv != "holdout" and not (isinstance(cv, int) and not isinstance(cv, bool)
+                                and cv >= 2):
+        raise ValueError(f"cv must be 'holdout' or an int >= 2, got {cv!r}.")
+    X, y = np.asarray(X), np.asarray(y)
+    if X_test is None:
+        X, X_test, y, y_test = train_test_split(
+            X, y, test_size=test_size, stratify=y, random_state=random_state)
+    X_test, y_test = np.asarray(X_test), np.asarray(y_test)
+    classes = np.unique(y)
+    scoring = make_scoring(classes) if scoring is None else dict(scoring)
+    if refit not in scoring:
+        raise ValueError(f"refit={refit!r} is not one of the metrics {list(scoring)}.")
+    X_val = y_val = None
+    if cv == "holdout":
+        X, X_val, y, y_val = train_test_split(
+            X, y, test_size=validation_size, stratify=y, random_state=random_state)
+    protocol = {"cv": cv, "validation_size": validation_size,
+                "random_state": random_state, "refit": refit,
+                "metrics": list(scoring)}
+    return Study(X, y, X_test, y_test, X_val, y_val, protocol, scoring, classes,
+                 None if class_names is None else [str(n) for n in class_names])
+
+
+def _fingerprint(estimator, study):
+    digest = hashlib.sha256(f"sknets-compare-{FORMAT}".encode())
+    arrays = (study.X, study.y, study.X_test, study.y_test)
+    if study.X_val is not None:
+        arrays += (study.X_val, study.y_val)
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(str((array.shape, array.dtype.str)).encode())
+        digest.update(array.tobytes() if array.dtype.kind != "O"
+                      else repr(array.tolist()).encode())
+    digest.update(type(estimator).__name__.encode())
+    digest.update(json.dumps(_encode(estimator.get_params(), "estimator"),
+                             sort_keys=True).encode())
+    # The metrics are left out: a rerun with other scorers refits only the
+    # candidates whose records lack one of them (see plan).
+    protocol = {k: v for k, v in study.protocol.items() if k != "metrics"}
+    digest.update(json.dumps(protocol, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+# -- stage 1: plan ---------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """The candidates, those an earlier run finished, and those to run."""
+
+    candidates: list
+    names: list
+    records: dict = field(default_factory=dict)  # finished, by name
+    todo: list = field(default_factory=list)  # params still to run
+    reused: list = field(default_factory=list)
+
+
+def _check_candidates(estimator, candidates):
+    # Every candidate's parameters are checked before anything is written,
+    # so that a typo never leaves a folder that only this run can use.
+    if not candidates:
+        raise ValueError("The parameter grid has no candidates.")
+    for params in candidates:
+        model = clone(estimator).set_params(**params)
+        model._validate_params()
+
+
+def _unique(grid):
+    # A list of grids may name one candidate twice; it is run once.
+    candidates = {}
+    for params in grid:
+        candidates.setdefault(candidate_name(params), params)
+    return list(candidates.values())
+
+
+def plan(folder, estimator, param_grid, study):
+    """Check the grid and the folder; say what is finished and what to run."""
+    candidates = _unique(ParameterGrid(param_grid))
+    _check_candidates(estimator, candidates)
+    fingerprint = _fingerprint(estimator, study)
+    previous = folder.read_run()
+    if previous is not None and previous.get("fingerprint") != fingerprint:
+        raise ValueError(
+            f"{folder.path} holds a run on other data, another estimator or another "
+            "protocol; choose another output directory (--output) or delete it to "
+            "start over."
+        )
+    names = [candidate_name(params) for params in candidates]
+    rows = parameter_rows(estimator, candidates)
+    entries = [{"name": name, "params": _encode(params, "params"),
+                "row": _encode(row, "params")}
+               for name, params, row in zip(names, candidates, rows, strict=True)]
+    folder.write_json("run.json", {
+        "format": FORMAT, "fingerprint": fingerprint,
+        "estimator": type(estimator).__name__, "protocol": study.protocol,
+        "classes": _encode_array(study.classes, "classes"),
+        "class_names": study.class_names, "grid": _grid_keys(param_grid),
+        "candidates": entries, "state": "running",
+        "n_train": int(len(study.y)) + (0 if study.y_val is None
+                                        else int(len(study.y_val))),
+        "n_test": int(len(study.y_test)),
+    })
+    result = Plan(candidates, names)
+    metrics = set(study.scoring)
+    for name, params in zip(names, candidates, strict=True):
+        record = folder.finished_record(name)
+        if record is None or not metrics <= set(record["scores"]):
+            result.todo.append(params)
+        else:
+            result.records[name] = record
+    result.reused = sorted(result.records)
+    return result
+
+
+def _grid_keys(param_grid):
+    grids = [param_grid] if isinstance(param_grid, dict) else list(param_grid)
+    keys = []
+    for grid in grids:
+        keys += [key for key in grid if key not in keys]
+    return keys
+
+
+# -- stage 2: run ----------------------------------------------------------------------
+
+
+def _status(model):
+    if model.interrupted_:
+        return INTERRUPTED
+    if any(row.get("diverged") for row in model.history_):
+        return DIVERGED
+    return DONE
+
+
+def _fit_and_score(model, X, y, X_val, y_val, scoring, *, validation, progress):
+    """Fit one model and score it; (status, model, scores, fit time)."""
+    start = time.perf_counter()
+    try:
+        if validation:
+            model.fit(X, y, validation_data=(X_val, y_val), progress=progress)
+        else:
+            model.fit(X, y, progress=progress)
+    except NoFiniteWeightsError:
+        return DIVERGED, None, None, time.perf_counter() - start
+    fit_time = time.perf_counter() - start
+    status = _status(model)
+    if status == DONE and not np.isfinite(model.predict_proba(X_val)).all():
+        status = DIVERGED  # weights that predict NaN are never scored
+    scores = None
+    if status == DONE:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            scores = check_scoring(model, scoring=scoring)(model, X_val, y_val)
+    return status, model, scores, fit_time
+
+
+def run_candidate(estimator, params, study, *, n_jobs=None, progress=False):
+    """Fit and score one candidate; return its record and its model.
+
+    Runs wherever it is sent (a worker process, a Dask worker on another
+    machine); the caller saves what it returns, so workers need no shared
+    file system. The record's status is 'done', 'diverged' (its scores are
+    NaN: it ranks last) or 'interrupted' (never saved).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = clone(estimator).set_params(**params)
+        if study.protocol["cv"] == "holdout":
+            outcomes = [_fit_and_score(model, study.X, study.y, study.X_val,
+                                       study.y_val, study.scoring, validation=True,
+                                       progress=progress)]
+        else:
+            splits = StratifiedKFold(study.protocol["cv"], shuffle=True,
+                                     random_state=study.protocol["random_state"]
+                                     ).split(study.X, study.y)
+            jobs = (delayed(_fit_and_score)(
+                clone(model), study.X[train], study.y[train], study.X[test],
+                study.y[test], study.scoring, validation=False, progress=False)
+                for train, test in splits)
+            if n_jobs in (None, 1):
+                outcomes = []
+                for job in jobs:  # stop at the first interrupted fold
+                    function, args, kwargs = job
+                    outcomes.append(function(*args, **kwargs))
+                    if outcomes[-1][0] == INTERRUPTED:
+                        break
+            else:
+                outcomes = Parallel(n_jobs=n_jobs)(jobs)
+    statuses = [outcome[0] for outcome in outcomes]
+    status = (INTERRUPTED if INTERRUPTED in statuses else
+              DIVERGED if DIVERGED in statuses else DONE)
+    metrics = list(study.scoring)
+    scores = {metric: [math.nan if s is None else float(s[metric])
+                       for _, _, s, _ in outcomes] for metric in metrics}
+    if status == DIVERGED:
+        scores = {metric: [math.nan] * len(outcomes) for metric in metrics}
+    models = [model for _, model, _, _ in outcomes]
+    record = {
+        "name": candidate_name(params), "params": _encode(params, "params"),
+        "status": status, "scores": scores,
+        "fit_time": float(sum(outcome[3] for outcome in outcomes)),
+        "epochs": [0 if m is None else int(m.n_iter_) for m in models],
+        "histories": [[] if m is None else _encode(m.history_, "history")
+                      for m in models],
+    }
+    return record, models[0]
+
+
+class _Progress:
+    """A tqdm bar over the fits of a run, shown only when asked for."""
+
+    def __init__(self, plan, study, verbose):
+        folds = study.folds
+        self.folds = folds
+        self.bar = tqdm(total=len(plan.candidates) * folds,
+                        initial=len(plan.records) * folds, disable=not verbose,
+                        unit="fit", desc="candidates" if folds == 1 else
+                        f"candidates x {folds} folds")
+
+    def start(self, params):
+        self.bar.set_postfix_str(candidate_name(params)[:60])
+
+    def done(self):
+        self.bar.update(self.folds)
+
+    def close(self):
+        self.bar.close()
+
+
+def _finished(folder, plan, record, model, progress):
+    if record["status"] == INTERRUPTED:
+        raise KeyboardInterrupt
+    folder.keep(record, model if record["status"] == DONE else None)
+    plan.records[record["name"]] = record
+    progress.done()
+
+
+def run(folder, estimator, plan, study, *, n_jobs=None, client=None, verbose=True):
+    """Fit every candidate still to run, saving each as soon as it finishes.
+
+    Candidates run one at a time in this process (with cv=K, ``n_jobs`` runs
+    their folds in parallel), ``n_jobs`` at a time through joblib (holdout),
+    or all at once on a dask.distributed ``client``'s workers.
+    """
+    progress = _Progress(plan, study, verbose)
+    try:
+        if client is not None and plan.todo:
+            [data] = client.scatter([study], broadcast=True)
+            futures = [client.submit(run_candidate, estimator, params, data,
+                                     pure=False) for params in plan.todo]
+            from distributed import as_completed
+
+            for future in as_completed(futures):
+                record, model = future.result()
+                _finished(folder, plan, record, model, progress)
+        elif study.protocol["cv"] == "holdout" and n_jobs not in (None, 1):
+            jobs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+                delayed(run_candidate)(estimator, params, study)
+                for params in plan.todo)
+            for record, model in jobs:
+                _finished(folder, plan, record, model, progress)
+        else:
+            for params in plan.todo:
+                progress.start(params)
+                record, model = run_candidate(
+                    estimator, params, study, n_jobs=n_jobs,
+                    progress=verbose and study.protocol["cv"] == "holdout")
+                _finished(folder, plan, record, model, progress)
+    finally:
+        progress.close()
+
+
+# -- stage 3: rank ---------------------------------------------------------------------
+
+
+def rank(run_record, records):
+    """The ranking of the finished candidates, best first.
+
+    Parameters
+    ----------
+    run_record : dict
+        run.json.
+    records : dict
+        Finished candidates' records, by name.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        One row per finished candidate: its parameters, ``status``,
+        ``mean_<metric>`` and ``std_<metric>`` for each metric, ``fit_time``
+        and ``epochs`` (mean over folds). Diverged candidates have NaN
+        scores and come last. ``frame.attrs['refit']`` names the ranking
+        metric.
+    """
+    refit = run_record["protocol"]["refit"]
+    metrics = run_record["protocol"]["metrics"]
+    rows = []
+    for entry in run_record["candidates"]:
+        record = records.get(entry["name"])
+        if record is None:
+            continue
+        row = {"candidate": entry["name"], **_decode(entry["row"], "params"),
+               "status": record["status"]}
+        for metric in metrics:
+            values = np.asarray(record["scores"][metric], dtype=float)
+            row[f"mean_{metric}"] = float(np.mean(values))
+            row[f"std_{metric}"] = float(np.std(values))
+        row["fit_time"] = record["fit_time"]
+        row["epochs"] = float(np.mean(record["epochs"]))
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame = frame.sort_values(f"mean_{refit}", ascending=False, kind="stable",
+                                  na_position="last").reset_index(drop=True)
+    frame.attrs["refit"] = refit
+    return frame
+
+
+# -- stage 4: refit the best -----------------------------------------------------------
+
+
+def _refit(estimator, params, study):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = clone(estimator).set_params(**params).fit(study.X, study.y)
+    if model.interrupted_:
+        raise KeyboardInterrupt
+    return model
+
+
+def refit_best(folder, estimator, plan, study, best_name, *, save_all=False):
+    """The best model: holdout's own, or (cv=K) refitted on all the training data.
+
+    With cv=K and ``save_all``, every candidate is refitted and saved, the best
+    among them; each refit is saved as it finishes and reused by a rerun.
+    """
+    by_name = dict(zip(plan.names, plan.candidates, strict=True))
+    if study.protocol["cv"] == "holdout":
+        best = folder.load_model(best_name)
+    else:
+        done = folder.read_json("best.json") or {}
+        refit_names = [name for name in plan.names
+                       if plan.records[name]["status"] == DONE] if save_all else []
+        for name in refit_names:
+            if not folder.model_path(name, refit=True).exists():
+                folder.save_model(_refit(estimator, by_name[name], study), name,
+                                  refit=True)
+        if save_all:
+            best = folder.load_model(best_name, refit=True)
+        elif done.get("name") == best_name and folder.best_model_path.exists():
+            best = folder.load_best()
+        else:
+            best = _refit(estimator, by_name[best_name], study)
+    folder.save_best(best)
+    folder.write_json("best.json", {"name": best_name})
+    return best
+
+
+# -- stage 5: evaluate and report ------------------------------------------------------
+
+
+def evaluate_best(folder, best, study):
+    """Score the best model on the test data and keep what the report needs."""
+    evaluation = evaluate(best, study.X_test, study.y_test)
+    record = {"classes": _encode_array(evaluation.classes, "classes"),
+              "y_true": _encode_array(evaluation.y_true, "y_true"),
+              "y_pred": _encode_array(evaluation.y_pred, "y_pred"),
+              "y_proba": evaluation.y_proba.tolist()}
+    image_shape = getattr(best, "image_shape_", None)
+    if image_shape is not None:
+        chosen = gallery_indices(evaluation.y_true, evaluation.y_pred)
+        record["gallery"] = {
+            "indices": chosen.tolist(), "image_shape": list(image_shape),
+            "images": np.asarray(study.X_test, dtype=float).reshape(
+                len(study.X_test), -1)[chosen].round(4).tolist()}
+    folder.write_json("evaluation.json", record)
+    return evaluation
+
+
+class ComparisonResult:
+    """What ``compare`` found and wrote.
+
+    Attributes
+    ----------
+    results : pandas.DataFrame
+        One row per candidate, best first: its parameters, ``status``
+        ('done' or 'diverged'), ``mean_<metric>`` and ``std_<metric>`` for
+        each metric, ``fit_time`` and ``epochs``.
+    refit : str
+        The metric that ranked them.
+    best_params_ : dict
+        The parameters of the best candidate.
+    best_estimator_ : estimator
+        The best model (trained on the training part; refitted on all the
+        training data with cv=K).
+    evaluation : sknets.metrics.Evaluation
+        The best model on the test data.
+    histories : dict
+        Per-epoch history of each candidate (fold 0's with cv=K), by name.
+    output_dir : pathlib.Path
+        Where the files were written.
+    fitted, reused : list of str
+        The candidates fitted by this call, and those found done by an
+        earlier, interrupted run.
+
+    Examples
+    --------
+    Returned by ``compare`` (see its example); its attributes are plain:
+
+    >>> from sknets.compare import ComparisonResult
+    >>> ComparisonResult(best_params_={"alpha": 0.1}).best_params_
+    {'alpha': 0.1}
+    """
+
+    def __init__(self, **attributes):
+        self.__dict__.update(attributes)
+
+    def __repr__(self):
+        return (f"<ComparisonResult {len(self.results)} candidates, best "
+                f"{self.best_params_}, output in {self.output_dir}>")
+
+
+def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
+            cv="holdout", scoring=None, refit="f1_macro", n_jobs=None,
+            output_dir="runs/compare", test_size=0.2, validation_size=0.2,
+            random_state=0, save_all=False, class_names=None, client=None,
+            verbose=True):
+    """Compare the candidates of a parameter grid and write a report.
+
+    Parameters
+    ----------
+    estimator : MLPClassifierTorch or CNNClassifierTorch
+        The base estimator; each candidate sets its parameters.
+    param_grid : dict or list of dict
+        As for ``GridSearchCV``.
+    X, y : array-like
+        Training data (flat rows or images).
+    X_test, y_test : array-like, default=None
+        Held-out test data; None holds out a stratified ``test_size`` of X.
+    cv : 'holdout' or int, default='holdout'
+        'holdout' (the seed studies' protocol): each candidate trains once on
+        the training part and is scored, and its per-epoch curves recorded, on
+        a stratified ``validation_size`` of it; that model is kept. An int K:
+        stratified K-fold cross-validation; the best candidate is then
+        refitted on all the training data (every candidate with
+        ``save_all=True``).
+    scoring : dict, default=None
+        Multi-metric scorers; None means ``make_scoring(classes)``.
+    refit : str, default='f1_macro'
+        The metric that picks the best candidate.
+    n_jobs : int, default=None
+        Parallel candidates (holdout) or folds (cv=K), through joblib.
+    output_dir : str or path-like, default='runs/compare'
+        Where everything is written. Rerunning with the same data, estimator
+        and protocol resumes: finished candidates are loaded, not refitted
+        (one scored without a metric now asked for is fitted again). A second
+        run on the same folder waits for the first.
+    test_size, validation_size : float, default=0.2
+        Fractions held out for testing and, with 'holdout', for validation.
+    random_state : int, default=0
+        Seed of the splits.
+    save_all : bool, default=False
+        With cv=K, refit and save every candidate on all the training data.
+    class_names : list of str, default=None
+        Names of the classes (in sorted label order) for the report.
+    client : distributed.Client, default=None
+        Run the candidates on this Dask cluster's workers, however many
+        threads it has; the models come back to this process to be saved.
+    verbose : bool, default=True
+        Show progress bars (candidates, and epochs when fitting one at a time).
+
+    Returns
+    -------
+    result : ComparisonResult
+
+    Raises
+    ------
+    KeyboardInterrupt
+        On Ctrl-C: the candidate in training is not kept, and a rerun trains
+        it again; finished candidates are kept.
+    ValueError
+        For parameters the estimator refuses (before anything is written), a
+        folder that holds another run, or when every candidate diverged.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sknets import MLPClassifierTorch
+    >>> from sknets.compare import compare
+    >>> from sknets.datasets import load_digits_images
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> result = compare(MLPClassifierTorch(max_iter=5, random_state=0),
+    ...                  {"learning_rate_init": [1e-2, 1e-3]}, X, y,
+    ...                  output_dir=tempfile.mkdtemp(), verbose=False)
+    >>> len(result.results), result.best_params_
+    (2, {'learning_rate_init': 0.01})
+    >>> sorted(p.name for p in result.output_dir.iterdir())[:4]
+    ['best.json', 'best_model.safetensors', 'evaluation.json', 'figures']
+    """
+    from ._report import write_report
+
+    study = make_study(X, y, X_test, y_test, cv=cv, scoring=scoring, refit=refit,
+                       test_size=test_size, validation_size=validation_size,
+                       random_state=random_state, class_names=class_names)
+    folder = RunFolder(output_dir)
+    folder.check_writable()
+    with folder.locked():
+        work = plan(folder, estimator, param_grid, study)
+        run(folder, estimator, work, study, n_jobs=n_jobs, client=client,
+            verbose=verbose)
+        run_record = folder.read_run()
+        results = rank(run_record, work.records)
+        folder.write_text("results.csv",
+                          results.drop(columns=["candidate"]).to_csv(index=False))
+        best_name = results.loc[0, "candidate"]
+        if work.records[best_name]["status"] != DONE:
+            folder.write_json("run.json", {**run_record, "state": "diverged"})
+            _report_or_warn(write_report, folder)
+            raise ValueError(
+                f"All {len(results)} candidates diverged (their loss became "
+                f"non-finite); see {folder.path / 'report.html'}. Lower "
+                "learning_rate_init, scale the inputs or set batch_norm=True."
+            )
+        best = refit_best(folder, estimator, work, study, best_name,
+                          save_all=save_all)
+        evaluation = evaluate_best(folder, best, study)
+        folder.write_json("run.json", {**run_record, "state": "finished"})
+        _report_or_warn(write_report, folder)
+    records = work.records
+    return ComparisonResult(
+        results=results, refit=refit,
+        best_params_=_decode(records[best_name]["params"], "params"),
+        best_estimator_=best, evaluation=evaluation,
+        histories={name: _decode(record["histories"][0], "history")
+                   for name, record in records.items()},
+        output_dir=folder.path, fitted=sorted(set(records) - set(work.reused)),
+        reused=work.reused,
+    )
+
+
+def _report_or_warn(write_report, folder):
+    # The results are saved before the report: a report that fails never
+    # loses a finished run.
+    try:
+        write_report(folder.path)
+    except Exception as exc:  # noqa: BLE001 - any failure of the report
+        warnings.warn(
+            f"The results are saved in {folder.path} (results.csv), but the report "
+            f"could not be written: {type(exc).__name__}: {exc}. Run `sknets "
+            f"report {folder.path}` to try again.", UserWarning, stacklevel=3)
