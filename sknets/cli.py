@@ -302,6 +302,7 @@ def _cluster(scheduler, wait_s=20):
                          f"{scheduler}`.") from None
     from concurrent.futures import CancelledError
 
+    from distributed.comm.core import CommClosedError
     from distributed.scheduler import KilledWorker
 
     with client:
@@ -313,7 +314,7 @@ def _cluster(scheduler, wait_s=20):
                              f"worker {scheduler}`.") from None
         try:
             yield client
-        except (CancelledError, KilledWorker) as exc:
+        except (CancelledError, KilledWorker, CommClosedError) as exc:
             raise ClusterError(
                 f"A Dask worker died during the run ({type(exc).__name__}: {exc}). "
                 "The candidates finished so far are saved: rerun the same command "

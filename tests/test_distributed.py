@@ -73,6 +73,42 @@ def test_compare_command_on_a_scheduler(client, tmp_path):
     assert (output / "report.html").exists()
 
 
+def test_compare_uses_a_one_thread_cluster(tmp_path):
+    # The per-GPU layout (one worker, one thread): every candidate still runs
+    # on the worker, not in the client process (joblib read one cluster
+    # thread as n_jobs=1).
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1,
+                                       processes=True, host="127.0.0.1",
+                                       dashboard_address=None, silence_logs=50)
+    client = distributed.Client(cluster)
+    try:
+        with distributed.get_task_stream(client) as stream:
+            status = main(["compare", "--scheduler", cluster.scheduler_address,
+                           "--max-iter", "2", "--param", "alpha=0.0001,0.01,1.0",
+                           "--output", str(tmp_path), "--quiet"])
+        assert status == 0
+        ran = [task for task in stream.data if "run_candidate" in task["key"]]
+        assert len(ran) == 3
+        assert len(pd.read_csv(tmp_path / "results.csv")) == 3
+    finally:
+        client.close()
+        cluster.close()
+
+
+def test_scheduler_without_workers_is_a_clear_error():
+    # A scheduler no worker joined: a UsageError naming the fix, not a hang.
+    from sknets.cli import UsageError, _cluster
+
+    cluster = distributed.LocalCluster(n_workers=0, host="127.0.0.1",
+                                       dashboard_address=None, silence_logs=50)
+    try:
+        with pytest.raises(UsageError, match="has no workers .* `dask worker"):
+            with _cluster(cluster.scheduler_address, wait_s=1):
+                pass
+    finally:
+        cluster.close()
+
+
 def test_a_killed_worker_never_hangs_the_search(small_digits):
     # A worker killed mid-search: the search finishes (Dask reruns the lost
     # work on the restarted worker) or fails clearly, within the time limit.

@@ -23,6 +23,7 @@ from sklearn.model_selection import GridSearchCV, cross_validate
 from sknets import CNNClassifierTorch, MLPClassifierTorch
 from sknets.cnn import architecture_grid
 from sknets.metrics import (
+    Evaluation,
     evaluate,
     f1_macro_scorer,
     make_scoring,
@@ -230,3 +231,16 @@ def test_search_results_frame_fills_parameters_and_names_presets(small_digits):
                        architecture_grid(["short", "lenet5"]), cv=2)
     cnn.fit(X_train[:100], y_train[:100])
     assert sorted(search_results_frame(cnn)["architecture"]) == ["lenet5", "short"]
+
+
+def test_weighted_roc_auc_leaves_out_an_absent_class():
+    # A class absent from y has no AUC and no support: the weighted average
+    # is over the present classes, not NaN.
+    proba = np.array([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1],
+                      [0.3, 0.6, 0.1]])
+    with pytest.warns(UndefinedMetricWarning):
+        report = Evaluation([0, 1, 0, 1], [0, 1, 0, 1], proba, [0, 1, 2])
+    frame = report.to_frame()
+    assert np.isnan(frame.loc[2, "roc_auc"])
+    assert frame.loc["weighted avg", "roc_auc"] == 1.0
+    assert frame.loc["macro avg", "roc_auc"] == 1.0

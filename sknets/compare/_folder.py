@@ -91,7 +91,7 @@ class RunFolder:
             raise ValueError(f"{self.run_file} is unreadable ({exc}); delete the "
                              "folder to start over.") from None
 
-    def write_json(self, relative, record):
+    def save_json(self, relative, record):
         """Write ``record`` as JSON to a file of the folder, atomically."""
         write_atomically(self.path / relative, json.dumps(record))
 
@@ -102,11 +102,11 @@ class RunFolder:
             return None
         return json.loads(path.read_text())
 
-    def write_text(self, relative, text):
+    def save_text(self, relative, text):
         """Write a text file of the folder, atomically."""
         write_atomically(self.path / relative, text)
 
-    def write_bytes(self, relative, data):
+    def save_bytes(self, relative, data):
         """Write a binary file of the folder, atomically."""
         write_atomically(self.path / relative, data)
 
@@ -132,7 +132,7 @@ class RunFolder:
         """Save a finished candidate: its model first, then its record."""
         if model is not None:
             save(model, self.model_path(record["name"]))
-        self.write_json(f"models/{record['name']}.json", record)
+        self.save_json(f"models/{record['name']}.json", record)
 
     def save_model(self, model, name, refit=False):
         save(model, self.model_path(name, refit))

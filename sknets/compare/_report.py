@@ -662,7 +662,7 @@ def write_report(run_dir):
     (folder.path / "figures").mkdir(exist_ok=True)
     for section in report.sections:
         for image in _images(section.blocks):
-            folder.write_bytes(f"figures/{image.file}", image.png)
-    folder.write_text("report.md", render_markdown(report))
-    folder.write_text("report.html", render_html(report))
+            folder.save_bytes(f"figures/{image.file}", image.png)
+    folder.save_text("report.md", render_markdown(report))
+    folder.save_text("report.html", render_html(report))
     return Path(folder.path) / "report.html"

@@ -197,7 +197,7 @@ def plan(folder, estimator, param_grid, study):
     entries = [{"name": name, "params": _encode(params, "params"),
                 "row": _encode(row, "params")}
                for name, params, row in zip(names, candidates, rows, strict=True)]
-    folder.write_json("run.json", {
+    folder.save_json("run.json", {
         "format": FORMAT, "fingerprint": fingerprint,
         "estimator": type(estimator).__name__, "protocol": study.protocol,
         "classes": _encode_array(study.classes, "classes"),
@@ -351,7 +351,7 @@ def run(folder, estimator, plan, study, *, n_jobs=None, client=None, verbose=Tru
     progress = _Progress(plan, study, verbose)
     try:
         if client is not None and plan.todo:
-            [data] = client.scatter([study], broadcast=True)
+            [data] = client.scatter([study])  # sent once, copied where needed
             futures = [client.submit(run_candidate, estimator, params, data,
                                      pure=False) for params in plan.todo]
             from distributed import as_completed
@@ -458,7 +458,7 @@ def refit_best(folder, estimator, plan, study, best_name, *, save_all=False):
         else:
             best = _refit(estimator, by_name[best_name], study)
     folder.save_best(best)
-    folder.write_json("best.json", {"name": best_name})
+    folder.save_json("best.json", {"name": best_name})
     return best
 
 
@@ -479,7 +479,7 @@ def evaluate_best(folder, best, study):
             "indices": chosen.tolist(), "image_shape": list(image_shape),
             "images": np.asarray(study.X_test, dtype=float).reshape(
                 len(study.X_test), -1)[chosen].round(4).tolist()}
-    folder.write_json("evaluation.json", record)
+    folder.save_json("evaluation.json", record)
     return evaluation
 
 
@@ -616,11 +616,11 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
             verbose=verbose)
         run_record = folder.read_run()
         results = rank(run_record, work.records)
-        folder.write_text("results.csv",
+        folder.save_text("results.csv",
                           results.drop(columns=["candidate"]).to_csv(index=False))
         best_name = results.loc[0, "candidate"]
         if work.records[best_name]["status"] != DONE:
-            folder.write_json("run.json", {**run_record, "state": "diverged"})
+            folder.save_json("run.json", {**run_record, "state": "diverged"})
             _report_or_warn(write_report, folder)
             raise ValueError(
                 f"All {len(results)} candidates diverged (their loss became "
@@ -630,7 +630,7 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
         best = refit_best(folder, estimator, work, study, best_name,
                           save_all=save_all)
         evaluation = evaluate_best(folder, best, study)
-        folder.write_json("run.json", {**run_record, "state": "finished"})
+        folder.save_json("run.json", {**run_record, "state": "finished"})
         _report_or_warn(write_report, folder)
     records = work.records
     return ComparisonResult(
