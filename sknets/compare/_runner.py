@@ -65,7 +65,7 @@ def candidate_name(params):
     --------
     >>> from sknets.compare import candidate_name
     >>> candidate_name({"hidden_layer_sizes": (128, 64), "learning_rate_init": 0.01})
-    'hidden_layer_sizes=128-64__learning_rate_init=0.01__e5e4c8c1'
+    'hidden_layer_sizes=128-64__learning_rate_init=0.01__f1e98a62'
     """
     text = "__".join(f"{key}={_value_label(value)}"
                      for key, value in sorted(params.items()))
@@ -600,8 +600,9 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
     ...                  output_dir=tempfile.mkdtemp(), verbose=False)
     >>> len(result.results), result.best_params_
     (2, {'learning_rate_init': 0.01})
-    >>> sorted(p.name for p in result.output_dir.iterdir())[:4]
-    ['best.json', 'best_model.safetensors', 'evaluation.json', 'figures']
+    >>> files = sorted(p.name for p in result.output_dir.iterdir())
+    >>> files[:5]
+    ['.lock', 'best.json', 'best_model.safetensors', 'evaluation.json', 'figures']
     """
     from ._report import write_report
 
