@@ -15,7 +15,7 @@ from sklearn.model_selection import GridSearchCV
 from sknets import CNNClassifierTorch, MLPClassifierTorch, plotting
 from sknets.cli import main
 from sknets.compare import compare
-from sknets.compare._report import escape_markdown
+from sknets.compare._render import escape_markdown
 from sknets.metrics import make_scoring
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -3,16 +3,12 @@
 ``build_report`` reads a run folder (nothing else: no training, no data) and
 returns a ``Report``: sections of paragraphs, lists, tables, figures and
 collapsed details, with every number already formatted by its kind.
-``render_markdown`` and ``render_html`` turn that one model into text; each
-escapes every string it is given, so class names and parameter values are
-shown as written. ``write_report`` does all three and writes the files.
+``_render`` turns that one model into Markdown and HTML. ``write_report``
+builds, renders and writes the files.
 """
 
-import base64
-import html
 import io
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +22,7 @@ from ..plotting import _value_text
 from ._folder import RunFolder
 from ._runner import DIVERGED, rank
 
-__all__ = ["Report", "build_report", "render_html", "render_markdown", "write_report"]
+__all__ = ["Report", "build_report", "write_report"]
 
 
 # -- the model -------------------------------------------------------------------------
@@ -100,7 +96,7 @@ def _epochs(value):
 
 
 def _seconds(value):
-    return f"{value:.1f}" if value >= 1 else f"{value:.2f}"
+    return f"{value:.2f}"
 
 
 def _params_text(params):
@@ -481,158 +477,6 @@ def _candidates(frame, records, params_of):
     return blocks
 
 
-# -- rendering -------------------------------------------------------------------------
-
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]|#!{}])")
-
-
-def escape_markdown(text):
-    """Text shown as written in Markdown (GitHub's and CommonMark's).
-
-    Parameters
-    ----------
-    text : str
-
-    Returns
-    -------
-    escaped : str
-        HTML's ``& < >`` as entities, Markdown's punctuation and ``|`` (a
-        table cell's end) backslash-escaped, ``_`` at a word's edge escaped.
-
-    Examples
-    --------
-    >>> from sknets.compare._report import escape_markdown
-    >>> escape_markdown("<script>a|b</script>")
-    '&lt;script&gt;a\\\\|b&lt;/script&gt;'
-    """
-    text = html.escape(str(text), quote=False)
-    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
-    text = re.sub(r"(?<!\w)_|_(?!\w)", r"\\_", text)
-    return text.replace("\n", " ")
-
-
-def _markdown_table(table):
-    lines = ["| " + " | ".join(escape_markdown(c) for c in table.columns) + " |",
-             "| " + " | ".join("---:" if (table.numeric or [False] * 99)[i] else "---"
-                               for i in range(len(table.columns))) + " |"]
-    lines += ["| " + " | ".join(escape_markdown(c) for c in row) + " |"
-              for row in table.rows]
-    return "\n".join(lines)
-
-
-def _markdown_blocks(blocks, level):
-    out = []
-    for block in blocks:
-        if isinstance(block, str):
-            out.append(escape_markdown(block))
-        elif isinstance(block, list):
-            out.append("\n".join(f"- {escape_markdown(item)}" for item in block))
-        elif isinstance(block, Table):
-            out.append(_markdown_table(block))
-        elif isinstance(block, Image):
-            out.append(f"![{escape_markdown(block.title)}](figures/{block.file})")
-        elif isinstance(block, Details):
-            out.append(f"{'#' * level} {escape_markdown(block.summary)}")
-            out += _markdown_blocks(block.blocks, level + 1)
-    return out
-
-
-def render_markdown(report):
-    """The report as Markdown; figures link to ``figures/<file>``.
-
-    Parameters
-    ----------
-    report : Report
-
-    Returns
-    -------
-    text : str
-    """
-    out = [f"# {escape_markdown(report.title)}"]
-    out.append("\n".join(f"- [{escape_markdown(s.title)}](#{s.id})"
-                         for s in report.sections))
-    for section in report.sections:
-        out.append(f'<a id="{section.id}"></a>\n\n## {escape_markdown(section.title)}')
-        out += _markdown_blocks(section.blocks, 3)
-    return "\n\n".join(out) + "\n"
-
-
-def _html_table(table):
-    numeric = table.numeric or [False] * len(table.columns)
-
-    def cell(tag, text, i):
-        align = ' class="num"' if numeric[i] else ""
-        return f"<{tag}{align}>{html.escape(text)}</{tag}>"
-
-    head = "".join(cell("th", c, i) for i, c in enumerate(table.columns))
-    body = "".join("<tr>" + "".join(cell("td", c, i) for i, c in enumerate(row))
-                   + "</tr>" for row in table.rows)
-    inner = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    return f'<div class="wide">{inner}</div>' if table.wide else inner
-
-
-def _html_blocks(blocks):
-    out = []
-    for block in blocks:
-        if isinstance(block, str):
-            out.append(f"<p>{html.escape(block)}</p>")
-        elif isinstance(block, list):
-            out.append("<ul>" + "".join(f"<li>{html.escape(item)}</li>"
-                                        for item in block) + "</ul>")
-        elif isinstance(block, Table):
-            out.append(_html_table(block))
-        elif isinstance(block, Image):
-            data = base64.b64encode(block.png).decode()
-            title = html.escape(block.title)
-            out.append(f'<figure><img alt="{title}" src="data:image/png;base64,{data}">'
-                       f"<figcaption>{title}</figcaption></figure>")
-        elif isinstance(block, Details):
-            out.append(f"<details><summary>{html.escape(block.summary)}</summary>"
-                       + "".join(_html_blocks(block.blocks)) + "</details>")
-    return out
-
-
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:1.5em auto;"
-    "padding:0 1em;color:#222;line-height:1.45}"
-    "nav ol{columns:2;font-size:14px}"
-    "#summary{background:#f6f8fa;border:1px solid #d8dee4;border-radius:6px;"
-    "padding:.2em 1.2em 1em}"
-    "table{border-collapse:collapse;font-size:13px;margin:.8em 0}"
-    "th,td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left;"
-    "white-space:nowrap}th{background:#f4f4f4}.num{text-align:right;"
-    "font-variant-numeric:tabular-nums}"
-    ".wide{overflow-x:auto;max-width:100%}"
-    "figure{display:inline-block;margin:.5em;vertical-align:top}"
-    "img{max-width:100%}figcaption{font-size:12px;color:#555}"
-    "details{margin:.4em 0}summary{cursor:pointer}"
-)
-
-
-def render_html(report):
-    """The report as one self-contained HTML page (figures embedded, no network).
-
-    Parameters
-    ----------
-    report : Report
-
-    Returns
-    -------
-    page : str
-    """
-    toc = "".join(f'<li><a href="#{s.id}">{html.escape(s.title)}</a></li>'
-                  for s in report.sections)
-    body = [f"<h1>{html.escape(report.title)}</h1>",
-            f"<nav><strong>Contents</strong><ol>{toc}</ol></nav>"]
-    for section in report.sections:
-        body.append(f'<section id="{section.id}"><h2>{html.escape(section.title)}'
-                    "</h2>" + "\n".join(_html_blocks(section.blocks)) + "</section>")
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{html.escape(report.title)}</title><style>{_STYLE}</style>"
-            "</head><body>\n" + "\n".join(body) + "\n</body></html>\n")
-
-
 def _images(blocks):
     for block in blocks:
         if isinstance(block, Image):
@@ -663,6 +507,8 @@ def write_report(run_dir):
     for section in report.sections:
         for image in _images(section.blocks):
             folder.save_bytes(f"figures/{image.file}", image.png)
+    from ._render import render_html, render_markdown
+
     folder.save_text("report.md", render_markdown(report))
     folder.save_text("report.html", render_html(report))
     return Path(folder.path) / "report.html"

@@ -238,8 +238,18 @@ def _status(model):
     return DONE
 
 
+@dataclass
+class _Outcome:
+    """One fit of a candidate (one fold with cv=K)."""
+
+    status: str
+    model: object  # None when no weights predict (NoFiniteWeightsError)
+    scores: dict | None  # None unless status is 'done'
+    fit_time: float
+
+
 def _fit_and_score(model, X, y, X_val, y_val, scoring, *, validation, progress):
-    """Fit one model and score it; (status, model, scores, fit time)."""
+    """Fit one model and score it on (X_val, y_val)."""
     start = time.perf_counter()
     try:
         if validation:
@@ -247,7 +257,7 @@ def _fit_and_score(model, X, y, X_val, y_val, scoring, *, validation, progress):
         else:
             model.fit(X, y, progress=progress)
     except NoFiniteWeightsError:
-        return DIVERGED, None, None, time.perf_counter() - start
+        return _Outcome(DIVERGED, None, None, time.perf_counter() - start)
     fit_time = time.perf_counter() - start
     status = _status(model)
     if status == DONE and not np.isfinite(model.predict_proba(X_val)).all():
@@ -257,7 +267,25 @@ def _fit_and_score(model, X, y, X_val, y_val, scoring, *, validation, progress):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UndefinedMetricWarning)
             scores = check_scoring(model, scoring=scoring)(model, X_val, y_val)
-    return status, model, scores, fit_time
+    return _Outcome(status, model, scores, fit_time)
+
+
+def _fit_folds(model, study, n_jobs):
+    splits = StratifiedKFold(study.protocol["cv"], shuffle=True,
+                             random_state=study.protocol["random_state"]
+                             ).split(study.X, study.y)
+    folds = [(clone(model), study.X[train], study.y[train], study.X[test],
+              study.y[test], study.scoring) for train, test in splits]
+    if n_jobs not in (None, 1):
+        return Parallel(n_jobs=n_jobs)(
+            delayed(_fit_and_score)(*fold, validation=False, progress=False)
+            for fold in folds)
+    outcomes = []
+    for fold in folds:
+        outcomes.append(_fit_and_score(*fold, validation=False, progress=False))
+        if outcomes[-1].status == INTERRUPTED:
+            break  # Ctrl-C stops the candidate, not just its fold
+    return outcomes
 
 
 def run_candidate(estimator, params, study, *, n_jobs=None, progress=False):
@@ -266,7 +294,8 @@ def run_candidate(estimator, params, study, *, n_jobs=None, progress=False):
     Runs wherever it is sent (a worker process, a Dask worker on another
     machine); the caller saves what it returns, so workers need no shared
     file system. The record's status is 'done', 'diverged' (its scores are
-    NaN: it ranks last) or 'interrupted' (never saved).
+    NaN: it ranks last) or 'interrupted' (never saved). With cv=K the model
+    returned is fold 0's.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -276,35 +305,18 @@ def run_candidate(estimator, params, study, *, n_jobs=None, progress=False):
                                        study.y_val, study.scoring, validation=True,
                                        progress=progress)]
         else:
-            splits = StratifiedKFold(study.protocol["cv"], shuffle=True,
-                                     random_state=study.protocol["random_state"]
-                                     ).split(study.X, study.y)
-            jobs = (delayed(_fit_and_score)(
-                clone(model), study.X[train], study.y[train], study.X[test],
-                study.y[test], study.scoring, validation=False, progress=False)
-                for train, test in splits)
-            if n_jobs in (None, 1):
-                outcomes = []
-                for job in jobs:  # stop at the first interrupted fold
-                    function, args, kwargs = job
-                    outcomes.append(function(*args, **kwargs))
-                    if outcomes[-1][0] == INTERRUPTED:
-                        break
-            else:
-                outcomes = Parallel(n_jobs=n_jobs)(jobs)
-    statuses = [outcome[0] for outcome in outcomes]
-    status = (INTERRUPTED if INTERRUPTED in statuses else
-              DIVERGED if DIVERGED in statuses else DONE)
-    metrics = list(study.scoring)
-    scores = {metric: [math.nan if s is None else float(s[metric])
-                       for _, _, s, _ in outcomes] for metric in metrics}
-    if status == DIVERGED:
-        scores = {metric: [math.nan] * len(outcomes) for metric in metrics}
-    models = [model for _, model, _, _ in outcomes]
+            outcomes = _fit_folds(model, study, n_jobs)
+    statuses = {outcome.status for outcome in outcomes}
+    status = next(s for s in (INTERRUPTED, DIVERGED, DONE) if s in statuses)
+    scores = {}  # an interrupted candidate is never saved, nor scored
+    if status != INTERRUPTED:
+        scores = {metric: [math.nan if status == DIVERGED else float(o.scores[metric])
+                           for o in outcomes] for metric in study.scoring}
+    models = [outcome.model for outcome in outcomes]
     record = {
         "name": candidate_name(params), "params": _encode(params, "params"),
         "status": status, "scores": scores,
-        "fit_time": float(sum(outcome[3] for outcome in outcomes)),
+        "fit_time": float(sum(outcome.fit_time for outcome in outcomes)),
         "epochs": [0 if m is None else int(m.n_iter_) for m in models],
         "histories": [[] if m is None else _encode(m.history_, "history")
                       for m in models],
@@ -412,7 +424,8 @@ def rank(run_record, records):
             row[f"mean_{metric}"] = float(np.mean(values))
             row[f"std_{metric}"] = float(np.std(values))
         row["fit_time"] = record["fit_time"]
-        row["epochs"] = float(np.mean(record["epochs"]))
+        epochs = float(np.mean(record["epochs"]))
+        row["epochs"] = int(epochs) if epochs.is_integer() else epochs
         rows.append(row)
     frame = pd.DataFrame(rows)
     if len(frame):
