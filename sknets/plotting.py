@@ -199,6 +199,7 @@ def plot_candidate_curves(histories, *, colour_by=None, colour_name=None,
     colours = {r: f"C{i % 10}" for i, r in enumerate(values)}
     fig = Figure(figsize=(5.2 * len(metrics), 3.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(metrics)))
+    drawn = set()
     for ax, metric in zip(axes, metrics, strict=True):
         for label, history in histories.items():
             folds = history if history and isinstance(history[0], list) else [history]
@@ -213,6 +214,7 @@ def plot_candidate_curves(histories, *, colour_by=None, colour_name=None,
                     stacked[i, :len(curve)] = curve
                 epochs = np.arange(1, length + 1)
                 mean, low, high = _fold_stats(stacked)
+                drawn.add(part)
                 ax.plot(epochs, mean, style, color=colour, linewidth=1.3, alpha=0.85)
                 if len(curves) > 1:
                     ax.fill_between(epochs, low, high, color=colour, alpha=0.12,
@@ -223,8 +225,10 @@ def plot_candidate_curves(histories, *, colour_by=None, colour_name=None,
     handles = [Line2D([], [], color=colours[r], label=text(
         f"{colour_name}={_unrepr(r, colour_by)}" if colour_name else _unrepr(
             r, colour_by))) for r in values]
-    handles += [Line2D([], [], color="grey", linestyle="-", label="training"),
-                Line2D([], [], color="grey", linestyle="--", label="validation")]
+    handles += [Line2D([], [], color="grey", linestyle=style, label=label)
+                for part, style, label in (("train", "-", "training"),
+                                           ("valid", "--", "validation"))
+                if part in drawn]
     axes[-1].legend(handles=handles, fontsize=8, loc="best")
     if title:
         fig.suptitle(text(title))
@@ -355,7 +359,8 @@ def plot_roc_curves(y_true, y_proba, classes, *, class_names=None, title=None):
     display = RocCurveDisplay(**curves, pos_label=None)
     if curves["fpr"]:
         display.plot(ax=ax, plot_chance_level=True,
-                     curve_kwargs=[{"color": f"C{i % 10}"}
+                     curve_kwargs=[{"color": f"C{i % 10}", "linestyle": "-",
+                                    "linewidth": 1.3}
                                    for i in range(len(curves["fpr"]))])
     else:
         display.ax_, display.figure_ = ax, fig

@@ -247,6 +247,7 @@ def test_sigint_exits_130_and_the_rerun_matches(tmp_path):
     script = ("import sys; from sknets.cli import main; sys.exit(main(["
               "'compare', '--max-iter', '400', '--param', "
               "'learning_rate_init=0.01,0.001', '--param', 'hidden_layer_sizes=(32,)',"
+              " '--param', 'n_iter_no_change=1000',"
               f" '--output', {str(tmp_path / 'a')!r}, '--quiet']))")
     process = subprocess.Popen(
         [sys.executable, "-c", script], stderr=subprocess.PIPE, text=True,
@@ -264,8 +265,8 @@ def test_sigint_exits_130_and_the_rerun_matches(tmp_path):
     for folder in ("a", "b"):
         assert main(["compare", "--max-iter", "400", "--param",
                      "learning_rate_init=0.01,0.001", "--param",
-                     "hidden_layer_sizes=(32,)", "--output", str(tmp_path / folder),
-                     "--quiet"]) == 0
+                     "hidden_layer_sizes=(32,)", "--param", "n_iter_no_change=1000",
+                     "--output", str(tmp_path / folder), "--quiet"]) == 0
     pd.testing.assert_frame_equal(_scores(tmp_path / "a"), _scores(tmp_path / "b"))
 
 
@@ -420,8 +421,11 @@ def test_files_take_the_umask_permissions(tmp_path, digits_600):
 def test_a_second_run_on_a_folder_waits_and_reuses(tmp_path):
     # Two concurrent runs on one folder: the second waits for the first and
     # fits nothing, instead of both fitting every candidate.
-    args = ["compare", "--max-iter", "150", "--param", "learning_rate_init=0.01,"
-            "0.001", "--output", str(tmp_path), "--quiet"]
+    # Every candidate trains its 300 epochs (no early stop), so the first run
+    # still works when the second has started.
+    args = ["compare", "--max-iter", "300", "--param", "learning_rate_init=0.01,"
+            "0.001", "--param", "n_iter_no_change=1000", "--output", str(tmp_path),
+            "--quiet"]
     script = f"import sys; from sknets.cli import main; sys.exit(main({args!r}))"
     first = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)

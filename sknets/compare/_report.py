@@ -361,9 +361,12 @@ def _curves(frame, records, effects, folds):
     metrics = [m for m in ("loss", "accuracy", "f1_macro")
                if any(f"train_{m}" in h[0] or f"valid_{m}" in h[0]
                       for runs in histories.values() for h in runs if h)]
-    text = ("Every candidate's training (solid) and validation (dashed) curves, "
-            f"coloured by {lead}." if lead else
-            "Training (solid) and validation (dashed) curves.")
+    validated = any(key.startswith("valid_") for runs in histories.values()
+                    for h in runs for key in h[0])
+    parts = ("training (solid) and validation (dashed) curves" if validated else
+             "training curves (cross-validation folds have no validation split)")
+    text = (f"Every candidate's {parts}, coloured by {lead}." if lead else
+            f"The {parts}.")
     if folds > 1:
         text += " Each line is the mean over the folds, the band their range."
     display = plotting.plot_candidate_curves(
