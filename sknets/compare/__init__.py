@@ -8,8 +8,9 @@ as it is done, so an interrupted run resumes where it stopped, and
 ``write_report`` renders the report again from the folder alone.
 
 The runner works in stages (``_runner``): plan, run, rank, refit the best,
-report. The run folder's files and their rules live in ``_folder``; the
-report's model and its Markdown and HTML renderings in ``_report``.
+report. The run folder's files and their rules live in ``_folder``, the
+report's model in ``_report`` and its Markdown and HTML renderings in
+``_render``.
 """
 
 from ._report import write_report

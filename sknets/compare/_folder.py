@@ -11,6 +11,7 @@ Layout::
     evaluation.json           the best model on the test data
     results.csv               the ranking
     report.md, report.html, figures/*.png
+    .lock                     held by the run working in the folder
 
 Every file is written atomically, with the umask's permissions. A record is
 written after its model, so a record always has its model. One process at a
