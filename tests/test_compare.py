@@ -345,6 +345,11 @@ def test_resume_fits_only_what_is_missing(tmp_path, monkeypatch, digits_600):
     with pytest.raises(ValueError, match="holds a run on other data"):
         compare(MLPClassifierTorch((8,), max_iter=2), grid, X, y,
                 output_dir=tmp_path, verbose=False)
+    # A folder of an earlier run-folder format is named as such.
+    run = tmp_path / "run.json"
+    run.write_text(run.read_text().replace('"format": 2', '"format": 1'))
+    with pytest.raises(ValueError, match="another version of sknets"):
+        compare(estimator, grid, X, y, output_dir=tmp_path, verbose=False)
 
 
 def test_rerun_with_other_scorers_fits_what_lacks_them(tmp_path, digits_600):

@@ -186,6 +186,12 @@ def plan(folder, estimator, param_grid, study):
     _check_candidates(estimator, candidates)
     fingerprint = _fingerprint(estimator, study)
     previous = folder.read_run()
+    if previous is not None and previous.get("format") != FORMAT:
+        raise ValueError(
+            f"{folder.path} holds a run written by another version of sknets, "
+            "which this version cannot resume; choose another output directory "
+            "(--output) or delete it to start over."
+        )
     if previous is not None and previous.get("fingerprint") != fingerprint:
         raise ValueError(
             f"{folder.path} holds a run on other data, another estimator or another "
