@@ -1,5 +1,6 @@
 """The study report: its structure, its summary, escaping, figures and plots."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -270,7 +271,7 @@ def _chromium():
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(_chromium() is None and not __import__("os").environ.get(
+@pytest.mark.skipif(_chromium() is None and not os.environ.get(
     "SKNETS_REQUIRE_BROWSER"), reason="headless Chromium is not installed")
 def test_report_in_headless_chromium(hostile_run, tmp_path):
     # Rendered by Chromium: sections in order, a ranking that fits a laptop
