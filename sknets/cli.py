@@ -115,7 +115,7 @@ def parse_param(text, valid_names):
 
 
 def _load_dataset(spec):
-    """(X, y, X_test, y_test, class_names) for a --dataset value."""
+    """(X, y, X_test, y_test, class_names, data summary) for a --dataset value."""
     from .datasets import (
         DATASETS,
         load_digits_images,
@@ -128,12 +128,12 @@ def _load_dataset(spec):
     kind, _, path = spec.partition(":")
     if spec == "digits":
         X, y = load_digits_images(return_X_y=True)
-        return X, y, None, None, None
+        return X, y, None, None, None, None
     if spec in ("mnist", "fashion-mnist"):
         loader = load_mnist if spec == "mnist" else load_fashion_mnist
         train = loader()
         X_test, y_test = loader(kind="test", return_X_y=True)
-        return train.data, train.target, X_test, y_test, train.target_names
+        return train.data, train.target, X_test, y_test, train.target_names, None
     if kind == "idx" and path:
         arrays = {}
         for part, (images, labels) in {
@@ -145,13 +145,21 @@ def _load_dataset(spec):
                 hit = next((c for c in candidates if c.exists()), None)
                 if hit is None:
                     raise UsageError(f"--dataset {spec}: {path} lacks {name}(.gz).")
-                found.append(read_idx(hit))
-            X = found[0].reshape(len(found[0]), -1).astype(np.float32) / 255
-            arrays[part] = (X, found[1].astype(np.int64))
-        return (*arrays["train"], *arrays["test"], None)
+                found.append((hit, read_idx(hit)))
+            (images_file, images), (labels_file, labels) = found
+            if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+                raise UsageError(
+                    f"--dataset {spec}: {images_file.name} must hold images (n, "
+                    f"height, width) and {labels_file.name} one label per image "
+                    f"(n,); they hold shapes {images.shape} and {labels.shape}.")
+            X = images.reshape(len(images), -1).astype(np.float32) / 255
+            arrays[part] = (X, labels.astype(np.int64))
+        return (*arrays["train"], *arrays["test"], None, None)
     if kind == "folder" and path:
         data = load_image_folder(path)
-        return data.data, data.target, None, None, data.target_names
+        print(data.summary, flush=True)
+        return (data.data, data.target, None, None, data.target_names,
+                data.summary.lines())
     raise UsageError(f"Unknown --dataset {spec!r}; use digits, mnist, fashion-mnist "
                      f"(see {sorted(DATASETS)}), idx:PATH or folder:PATH.")
 
@@ -341,7 +349,7 @@ def run_compare(settings):
     estimator = cls(max_iter=settings["max_iter"],
                     random_state=settings["random_state"], device=settings["device"])
     grid = _grid(settings, estimator)
-    X, y, X_test, y_test, class_names = _load_dataset(settings["dataset"])
+    X, y, X_test, y_test, class_names, read = _load_dataset(settings["dataset"])
     dataset = settings["dataset"].replace(":", "-").replace("/", "_")
     output = settings["output"] or f"runs/{settings['model']}-{dataset}"
     with _cluster(settings["scheduler"]) as client:
@@ -349,7 +357,7 @@ def run_compare(settings):
                          n_jobs=settings["n_jobs"], output_dir=output,
                          test_size=settings["test_size"],
                          random_state=settings["random_state"],
-                         class_names=class_names, client=client,
+                         class_names=class_names, data_summary=read, client=client,
                          verbose=not settings.get("quiet"))
     summary = result.evaluation.summary()
     frame = result.results

@@ -8,10 +8,11 @@ scikit-learn ``Bunch`` (or ``(X, y)`` with ``return_X_y=True``).
 import gzip
 import hashlib
 import os
+import time
 import urllib.request
 import warnings
 import zlib
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 from sklearn.datasets import load_digits
@@ -22,6 +23,9 @@ from ._files import atomic_file
 __all__ = [
     "DATASETS",
     "DownloadError",
+    "ImageDecodeError",
+    "ImageFolderSummary",
+    "decode_image",
     "load_digits_images",
     "load_fashion_mnist",
     "load_image_folder",
@@ -40,18 +44,33 @@ IDX_DTYPES = {
 }
 
 
-def _read_bytes(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    if data[:2] != b"\x1f\x8b":  # not gzip-compressed
-        return data
-    try:
-        return gzip.decompress(data)
-    except (EOFError, OSError, zlib.error) as exc:
-        raise ValueError(
-            f"{os.fspath(path)!r} is a corrupt or truncated gzip file ({exc}); "
-            "download it again."
-        ) from exc
+# deflate's largest ratio of output to input is about 1032:1; a gzip file that
+# promises more than this bound is corrupt before a byte is decompressed.
+_GZIP_MAX_RATIO = 1100
+_CHUNK = 1 << 20
+
+
+def _open_idx(path):
+    """(stream, the file's size, whether it is gzip-compressed)."""
+    f = open(path, "rb")
+    size = os.fstat(f.fileno()).st_size
+    compressed = f.read(2) == b"\x1f\x8b"
+    f.seek(0)
+    return (gzip.GzipFile(fileobj=f, mode="rb") if compressed else f), f, size, \
+        compressed
+
+
+def _read_exactly(stream, n):
+    # At most n bytes, read in chunks into one buffer: memory is what the
+    # header promises, never what a stream may hold beyond it.
+    out = np.empty(n, np.uint8)
+    view, filled = memoryview(out), 0
+    while filled < n:
+        got = stream.readinto(view[filled:filled + _CHUNK])
+        if not got:
+            break
+        filled += got
+    return out, filled
 
 
 def read_idx(path):
@@ -59,9 +78,12 @@ def read_idx(path):
 
     IDX is the format MNIST and Fashion-MNIST ship in: two zero bytes, a type
     byte, the number of dimensions, each dimension as a big-endian int32,
-    then the values in big-endian C order. The whole file is validated: a
-    wrong magic number, an unknown type, or a size that does not match the
-    header is a ValueError saying what is wrong.
+    then the values in big-endian C order. The file is read as a stream:
+    exactly the bytes its header promises, plus one to detect trailing data,
+    so a corrupt or hostile file (a gzip bomb) costs no more memory or time
+    than the data it claims. A wrong magic number, an unknown type, a size
+    that does not match the header or a corrupt gzip stream is a ValueError
+    saying what is wrong.
 
     Parameters
     ----------
@@ -84,37 +106,60 @@ def read_idx(path):
     >>> read_idx(path)
     array([7, 2, 1], dtype=uint8)
     """
-    data = _read_bytes(path)
     name = repr(os.fspath(path))
-    if len(data) < 4:
-        raise ValueError(f"{name} is not an IDX file: it has only {len(data)} "
+    stream, raw, size, compressed = _open_idx(path)
+    try:
+        with raw, stream:
+            return _read_idx_stream(stream, name, size, compressed)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise ValueError(f"{name} is a corrupt or truncated gzip file ({exc}); "
+                         "download it again.") from exc
+    except OSError as exc:
+        if not compressed:
+            raise
+        raise ValueError(f"{name} is a corrupt or truncated gzip file ({exc}); "
+                         "download it again.") from exc
+
+
+def _read_idx_stream(stream, name, size, compressed):
+    magic = stream.read(4)
+    if len(magic) < 4:
+        raise ValueError(f"{name} is not an IDX file: it has only {len(magic)} "
                          "bytes, fewer than the 4-byte magic number.")
-    zero, type_code, ndim = data[:2], data[2], data[3]
+    zero, type_code, ndim = magic[:2], magic[2], magic[3]
     if zero != b"\x00\x00" or type_code not in IDX_DTYPES:
         raise ValueError(
             f"{name} is not an IDX file: its magic number is "
-            f"0x{data[:4].hex()}, expected 0x0000TTDD with type byte TT in "
+            f"0x{magic.hex()}, expected 0x0000TTDD with type byte TT in "
             f"{[hex(code) for code in IDX_DTYPES]} and DD dimensions."
         )
     if ndim == 0:
         raise ValueError(f"{name} is a corrupt IDX file: its header declares 0 "
                          "dimensions.")
+    dims = stream.read(4 * ndim)
     header_size = 4 + 4 * ndim
-    if len(data) < header_size:
+    if len(dims) < 4 * ndim:
         raise ValueError(f"{name} is truncated: its {ndim}-dimensional header needs "
-                         f"{header_size} bytes, the file has {len(data)}.")
-    shape = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, offset=4))
+                         f"{header_size} bytes, the file has {4 + len(dims)}.")
+    shape = tuple(int(d) for d in np.frombuffer(dims, ">u4"))
     dtype = IDX_DTYPES[type_code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    found = len(data) - header_size
-    if found != expected:
-        problem = "truncated" if found < expected else "corrupt"
-        raise ValueError(
-            f"{name} is {problem}: its header declares shape {shape} of "
-            f"{dtype.newbyteorder('=').name}, {expected} bytes of data, but the "
-            f"file holds {found}. Download it again."
-        )
-    array = np.frombuffer(data, dtype, offset=header_size).reshape(shape)
+    expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    declared = (f"its header declares shape {shape} of "
+                f"{dtype.newbyteorder('=').name}, {expected} bytes of data")
+    if not compressed and expected > size - header_size:
+        raise ValueError(f"{name} is truncated: {declared}, but the file holds "
+                         f"{size - header_size}. Download it again.")
+    if compressed and expected > size * _GZIP_MAX_RATIO:
+        raise ValueError(f"{name} is truncated or corrupt: {declared}, more than "
+                         f"its {size} compressed bytes can hold. Download it again.")
+    data, found = _read_exactly(stream, expected)
+    if found < expected:
+        raise ValueError(f"{name} is truncated: {declared}, but the file holds "
+                         f"{found}. Download it again.")
+    if stream.read(1):
+        raise ValueError(f"{name} is corrupt: {declared}, but more data follows "
+                         "them. Download it again.")
+    array = data.view(dtype).reshape(shape)
     return array.astype(dtype.newbyteorder("="))
 
 
@@ -142,6 +187,10 @@ DATASETS = {
             "t10k-labels-idx1-ubyte.gz":
                 "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
         },
+        "size": {"train-images-idx3-ubyte.gz": 9912422,
+                 "train-labels-idx1-ubyte.gz": 28881,
+                 "t10k-images-idx3-ubyte.gz": 1648877,
+                 "t10k-labels-idx1-ubyte.gz": 4542},
         "system_dir": None,
         "package": None,
         "target_names": [str(digit) for digit in range(10)],
@@ -163,6 +212,10 @@ DATASETS = {
             "t10k-labels-idx1-ubyte.gz":
                 "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
         },
+        "size": {"train-images-idx3-ubyte.gz": 26421880,
+                 "train-labels-idx1-ubyte.gz": 29515,
+                 "t10k-images-idx3-ubyte.gz": 4422102,
+                 "t10k-labels-idx1-ubyte.gz": 5148},
         "system_dir": "/usr/share/datasets/fashion-mnist",
         "package": "dataset-fashion-mnist",
         "target_names": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -216,26 +269,49 @@ class _Mismatch(Exception):
     pass
 
 
-def _download(urls, sha256, destination):
+# A whole download (every mirror tried) must finish within this many seconds.
+DOWNLOAD_DEADLINE_S = 600
+
+
+def _download(urls, sha256, destination, size, deadline_s=None):
     """Fetch the first URL that serves the file with the right SHA-256.
 
     The bytes go to a temporary file next to ``destination``, which is renamed
-    only once verified; on any failure, or an interrupt, it is removed.
+    only once verified; on any failure, or an interrupt, it is removed. A
+    mirror that serves more than ``size`` bytes is cut off there, and the
+    whole download stops at ``deadline_s`` seconds.
     """
+    deadline_s = DOWNLOAD_DEADLINE_S if deadline_s is None else deadline_s
     destination.parent.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
     errors = []
     for url in urls:
+        left = deadline_s - (time.monotonic() - start)
         try:
+            if left <= 0:
+                raise _Deadline()
             with atomic_file(destination) as out, \
-                    urllib.request.urlopen(url, timeout=60) as response:
-                digest = hashlib.sha256()
+                    urllib.request.urlopen(url, timeout=min(60, left)) as response:
+                digest, written = hashlib.sha256(), 0
                 while chunk := response.read(1 << 20):
+                    written += len(chunk)
+                    if written > size:
+                        raise _Mismatch(f"{url}: served more than the expected "
+                                        f"{size} bytes; stopped there")
+                    if time.monotonic() - start > deadline_s:
+                        raise _Deadline()
                     digest.update(chunk)
                     out.write(chunk)
                 if digest.hexdigest() != sha256:
                     raise _Mismatch(f"{url}: SHA-256 mismatch, got "
                                     f"{digest.hexdigest()}, expected {sha256}")
             return destination
+        except _Deadline:
+            raise DownloadError(
+                f"Downloading {destination.name} took longer than {deadline_s} s; "
+                "nothing was saved. Check the connection and try again, or put "
+                f"the file in {destination.parent} yourself."
+            ) from None
         except _Mismatch as exc:
             errors.append(str(exc))
         except OSError as exc:  # URLError, HTTPError and timeouts are OSErrors
@@ -244,6 +320,10 @@ def _download(urls, sha256, destination):
         f"Could not download {destination.name}; nothing was saved. Tried:\n  "
         + "\n  ".join(errors)
     )
+
+
+class _Deadline(Exception):
+    pass
 
 
 def _load_idx_dataset(name, data_home, kind, download, as_images, return_X_y):
@@ -256,7 +336,7 @@ def _load_idx_dataset(name, data_home, kind, download, as_images, return_X_y):
         if path is None and download:
             target = _user_dirs(data_home)[0] / name / filename
             path = _download([mirror + filename for mirror in info["mirrors"]],
-                             info["sha256"][filename], target)
+                             info["sha256"][filename], target, info["size"][filename])
         if path is None:
             hints = []
             if info["package"]:
@@ -411,6 +491,144 @@ _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".w
 _FILENAME_COLUMNS = ("filename", "file_name", "file", "image", "path", "name")
 _LABEL_COLUMNS = ("label", "digit", "class", "target", "y", "category")
 
+# ITU-R 601-2 luma, as Pillow's own conversion to 'L' weighs R, G and B.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_BACKGROUNDS = {"white": 1.0, "black": 0.0}
+
+
+class ImageDecodeError(ValueError):
+    """An image whose pixel values sknets cannot read faithfully.
+
+    Its message names the file, the Pillow mode and what to do.
+
+    Examples
+    --------
+    >>> from sknets.datasets import ImageDecodeError
+    >>> issubclass(ImageDecodeError, ValueError)
+    True
+    """
+
+
+def decode_image(image, *, grayscale=True, background="white"):
+    """Pixel values of a Pillow image in [0, 1], as sknets reads every image.
+
+    The one decoding rule of ``load_image_folder``, by Pillow mode:
+
+    ===========================  ==========================================
+    mode                         values
+    ===========================  ==========================================
+    '1'                          0 or 1
+    'L', 'P' (no transparency)   8-bit / 255
+    'I;16', 'I;16B', 'I;16L'     16-bit / 65535 (50% grey stays 0.5)
+    'F' (32-bit float)           as stored; values outside [0, 1] are an error
+    'RGB', 'RGBX', 'CMYK',       colours (CMYK, YCbCr and HSV converted to
+    'YCbCr', 'HSV'               RGB by Pillow), 8-bit / 255
+    'LA', 'RGBA', 'PA', 'P'      alpha composited on ``background``:
+    with transparency            value * alpha + background * (1 - alpha)
+    'I' (32-bit int), 'LAB',     an ``ImageDecodeError`` naming the mode:
+    any other mode               their scale cannot be known
+    ===========================  ==========================================
+
+    Grey values from colours use the ITU-R 601-2 luma (0.299 R + 0.587 G +
+    0.114 B), as Pillow's conversion to 'L' does.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+        An opened image (its first frame).
+    grayscale : bool, default=True
+        One grey channel; False gives three RGB channels.
+    background : {'white', 'black'} or float, default='white'
+        What transparent pixels show: white (1.0, as a scan's paper), black
+        (0.0) or a grey level in [0, 1]. A digit drawn only in the alpha
+        channel (a transparent export) then reads as dark on white.
+
+    Returns
+    -------
+    pixels : ndarray of float32
+        (height, width) or, with ``grayscale=False``, (height, width, 3).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from sknets.datasets import decode_image
+    >>> grey16 = Image.fromarray(np.full((2, 2), 32768, np.uint16))
+    >>> float(decode_image(grey16)[0, 0])
+    0.5000076293945312
+    >>> ink = Image.new("RGBA", (1, 1), (0, 0, 0, 255))  # opaque black
+    >>> glass = Image.new("RGBA", (1, 1), (0, 0, 0, 0))  # transparent
+    >>> float(decode_image(ink)[0, 0]), float(decode_image(glass)[0, 0])
+    (0.0, 1.0)
+    """
+    level = _background(background)
+    mode = image.mode
+    alpha = None
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode in ("PA", "La", "RGBa"):
+        image = image.convert("RGBA")
+    elif mode in ("CMYK", "YCbCr", "HSV", "RGBX"):
+        image = image.convert("RGB")
+    mode = image.mode
+    if mode in ("LA", "RGBA"):
+        array = np.asarray(image, dtype=np.float32) / 255  # (H, W, 2 or 4)
+        values, alpha = array[..., :-1], array[..., -1:]
+        values = values[..., 0] if mode == "LA" else values
+    elif mode == "1":
+        values = np.asarray(image, dtype=np.float32)
+    elif mode in ("L", "RGB"):
+        values = np.asarray(image, dtype=np.float32) / 255
+    elif mode.startswith("I;16"):
+        values = np.asarray(image).astype(np.float32) / 65535
+    elif mode == "F":
+        values = np.asarray(image, dtype=np.float32)
+        finite = np.isfinite(values).all()
+        if not finite or values.min(initial=0) < 0 or values.max(initial=0) > 1:
+            raise ImageDecodeError(
+                f"a 32-bit float image (mode 'F') must hold values in [0, 1]; this "
+                f"one holds {values.min():g} to {values.max():g}. Rescale it to "
+                "[0, 1] (or save it as 8- or 16-bit) first.")
+    else:
+        raise ImageDecodeError(
+            f"images of mode {mode!r} cannot be read faithfully (their scale or "
+            "colour space is unknown). Convert them to 8-bit ('L', 'RGB') or "
+            "16-bit ('I;16') first.")
+    if values.ndim == 3 and grayscale:
+        values = values @ _LUMA  # (H, W, 3) -> (H, W)
+    elif values.ndim == 2 and not grayscale:
+        values = np.repeat(values[..., None], 3, axis=2)
+    if alpha is not None:
+        alpha = alpha[..., 0] if values.ndim == 2 else alpha
+        values = values * alpha + np.float32(level) * (1 - alpha)
+    return np.ascontiguousarray(values, dtype=np.float32)
+
+
+def _background(background):
+    if isinstance(background, str):
+        if background not in _BACKGROUNDS:
+            raise ValueError(f"background must be 'white', 'black' or a grey level "
+                             f"in [0, 1], got {background!r}.")
+        return _BACKGROUNDS[background]
+    if isinstance(background, (int, float)) and not isinstance(background, bool) \
+            and 0 <= background <= 1:
+        return float(background)
+    raise ValueError(f"background must be 'white', 'black' or a grey level in "
+                     f"[0, 1], got {background!r}.")
+
+
+def _resize(values, height, width):
+    """Bilinear resize of decoded float pixels, channel by channel."""
+    from PIL import Image
+
+    if values.shape[:2] == (height, width):
+        return values
+    channels = [values] if values.ndim == 2 else [values[..., c] for c in range(3)]
+    resized = [np.array(Image.fromarray(channel, mode="F").resize(
+        (width, height), Image.Resampling.BILINEAR)) for channel in channels]
+    out = resized[0] if values.ndim == 2 else np.stack(resized, axis=2)
+    return np.clip(out, 0, 1, out=out)  # bilinear stays in range, up to rounding
+
 
 def _csv_columns(table, filename_column, label_column, csv_path):
     columns = list(table.columns)
@@ -436,30 +654,144 @@ def _csv_columns(table, filename_column, label_column, csv_path):
             pick(label_column, _LABEL_COLUMNS, 1, "label"))
 
 
-def _encode_labels(labels):
-    # Integer labels stay themselves; other labels become indices into the
-    # sorted names.
+def _encode_labels(labels, label_type):
+    """(target, target_names) for the labels as read, kept as written.
+
+    Strings: target indexes the sorted distinct labels. With
+    ``label_type=int`` each label is read as an integer, and two labels that
+    read as the same integer ('01' and '1', '1' and a Bangla '১') are an error
+    naming both.
+    """
     names = sorted(set(labels))
-    try:
-        values = [int(label) for label in labels]
-    except ValueError:
+    if label_type is None or label_type is str:
         index = {name: i for i, name in enumerate(names)}
         return np.array([index[label] for label in labels], dtype=np.int64), names
-    ints = sorted(set(values))
-    return np.array(values, dtype=np.int64), [str(v) for v in ints]
+    if label_type is not int:
+        raise ValueError(f"label_type must be None (labels as written) or int, got "
+                         f"{label_type!r}.")
+    values = {}
+    for name in names:
+        try:
+            value = int(name)
+        except ValueError:
+            raise ValueError(f"label_type=int, but the label {name!r} is not an "
+                             "integer; leave label_type=None to keep labels as "
+                             "written.") from None
+        if value in values:
+            raise ValueError(f"label_type=int, but the labels {values[value]!r} and "
+                             f"{name!r} both read as {value}; they would merge "
+                             "into one class. Rename one, or leave label_type=None "
+                             "to keep them apart.")
+        values[value] = name
+    number = {name: value for value, name in values.items()}
+    return (np.array([number[label] for label in labels], dtype=np.int64),
+            [str(v) for v in sorted(values)])
+
+
+class ImageFolderSummary:
+    """What ``load_image_folder`` read: classes, modes, sizes, skipped files.
+
+    Attributes
+    ----------
+    folder : str
+        The folder read.
+    counts : dict
+        Images per class, in ``target_names`` order.
+    modes : dict
+        Pillow mode -> number of images (e.g. ``{'L': 980, 'RGBA': 20}``).
+    sizes : dict
+        Original size 'WxH' -> number of images, before resizing.
+    skipped : list of (str, str)
+        Files not read, with the reason.
+    image_size : (int, int)
+        The (height, width) every image was resized to.
+
+    Examples
+    --------
+    >>> from sknets.datasets import ImageFolderSummary
+    >>> print(ImageFolderSummary("digits", {"0": 2, "1": 1}, {"L": 3},
+    ...                          {"28x28": 3}, [("x.png", "not an image")], (28, 28)))
+    digits: 3 images in 2 classes, resized to 28x28
+      per class: 0: 2, 1: 1
+      modes: L: 3
+      sizes: 28x28: 3
+      skipped 1 file(s): x.png (not an image)
+    """
+
+    def __init__(self, folder, counts, modes, sizes, skipped, image_size):
+        self.folder, self.counts, self.modes = folder, counts, modes
+        self.sizes, self.skipped, self.image_size = sizes, skipped, image_size
+
+    def lines(self):
+        """The summary as lines of text (what ``str`` joins)."""
+        height, width = self.image_size
+        out = [f"{self.folder}: {sum(self.counts.values())} images in "
+               f"{len(self.counts)} classes, resized to {width}x{height}",
+               "  per class: " + ", ".join(f"{k}: {v}" for k, v in self.counts.items()),
+               "  modes: " + ", ".join(f"{k}: {v}" for k, v in self.modes.items()),
+               "  sizes: " + ", ".join(f"{k}: {v}" for k, v in self.sizes.items())]
+        if self.skipped:
+            shown = ", ".join(f"{f} ({why})" for f, why in self.skipped[:20])
+            more = (f" and {len(self.skipped) - 20} more"
+                    if len(self.skipped) > 20 else "")
+            out.append(f"  skipped {len(self.skipped)} file(s): {shown}{more}")
+        return out
+
+    def __str__(self):
+        return "\n".join(self.lines())
+
+    def __repr__(self):
+        return f"<ImageFolderSummary {self.lines()[0]}>"
+
+
+def _image_size(image_size):
+    size = (image_size, image_size) if isinstance(image_size, int) else image_size
+    try:
+        height, width = size
+        ok = all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                 for v in (height, width))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"image_size must be a positive int or a (height, width) "
+                         f"pair of positive ints, got {image_size!r}.")
+    return int(height), int(width)
+
+
+def _csv_entries(root, labels_csv, filename_column, label_column):
+    import pandas as pd
+
+    table = pd.read_csv(labels_csv, dtype=str, keep_default_na=False)
+    file_col, label_col = _csv_columns(table, filename_column, label_column,
+                                       labels_csv)
+    entries = []
+    for row, (name, label) in enumerate(zip(table[file_col], table[label_col],
+                                            strict=True), start=2):
+        name = name.strip()
+        parts = PurePath(name).parts
+        if PurePath(name).is_absolute() or ".." in parts:
+            raise ValueError(
+                f"Row {row} of {labels_csv} names {name!r}: image paths in the "
+                f"CSV must be relative paths inside {root} (no absolute paths, "
+                "no '..').")
+        entries.append((root / name, label))  # labels as written
+    return entries
 
 
 def load_image_folder(path, image_size=(28, 28), labels_csv=None, *,
                       filename_column=None, label_column=None, grayscale=True,
-                      as_images=False, return_X_y=False):
-    """Read a folder of images (PNG, JPEG, ...) into X, y with Pillow.
+                      label_type=None, background="white", as_images=False,
+                      return_X_y=False):
+    """Read a folder of images (PNG, JPEG, TIFF, ...) into X, y with Pillow.
 
     Two layouts: one sub-folder per class (the folder name is the label), or,
     with ``labels_csv``, a flat folder plus a CSV mapping file names to labels,
-    as NumtaDB ships. Each image is converted to grey (or RGB), resized to
-    ``image_size`` with bilinear filtering and scaled to [0, 1]. Files that
-    cannot be read (corrupt, missing, not images) are skipped with one warning
-    that lists them.
+    as NumtaDB ships. Each image is decoded by ``decode_image`` (the rules for
+    every Pillow mode: 16-bit and float images keep their scale, alpha is
+    composited on ``background``), resized to ``image_size`` with bilinear
+    filtering, in [0, 1]. Files that cannot be opened (corrupt, missing, not
+    images) are skipped and listed in one warning and in the summary; an
+    image whose mode cannot be read faithfully is an ``ImageDecodeError``.
 
     Parameters
     ----------
@@ -469,13 +801,19 @@ def load_image_folder(path, image_size=(28, 28), labels_csv=None, *,
         Size every image is resized to.
     labels_csv : str or path-like, default=None
         CSV with a file-name column and a label column; None reads class
-        sub-folders.
+        sub-folders. File names are relative paths inside ``path``.
     filename_column, label_column : str, default=None
         The CSV's columns; None looks for a column named 'filename' ('file',
         'image', ...) and one named 'label' ('digit', 'class', ...), or takes
         the two columns of a two-column CSV.
     grayscale : bool, default=True
         One grey channel; False keeps three RGB channels.
+    label_type : None or int, default=None
+        None keeps labels exactly as written: '01' and '1', or '1' and a
+        Bangla '১', are different classes. ``int`` reads them as integers
+        and refuses two labels that read alike.
+    background : {'white', 'black'} or float, default='white'
+        What transparent pixels show (see ``decode_image``).
     as_images : bool, default=False
         Return X as (n, height, width) (or (n, 3, height, width)) instead of
         flat rows.
@@ -485,9 +823,11 @@ def load_image_folder(path, image_size=(28, 28), labels_csv=None, *,
     Returns
     -------
     data : Bunch
-        ``data`` (float32 X in [0, 1]), ``target`` (int64 y: integer labels
-        as themselves, other labels as indices into ``target_names``),
-        ``target_names``, ``image_shape`` and ``filenames``; or ``(X, y)``.
+        ``data`` (float32 X in [0, 1]), ``target`` (int64 y: indices into
+        ``target_names``, or the integers themselves with ``label_type=int``),
+        ``target_names``, ``image_shape``, ``filenames`` and ``summary`` (an
+        ``ImageFolderSummary``: images per class, modes and sizes seen, files
+        skipped and why); or ``(X, y)``.
 
     Examples
     --------
@@ -499,18 +839,19 @@ def load_image_folder(path, image_size=(28, 28), labels_csv=None, *,
     ...     os.mkdir(os.path.join(root, label))
     ...     Image.new("L", (40, 40), int(label) * 255).save(
     ...         os.path.join(root, label, "a.png"))
-    >>> X, y = load_image_folder(root, image_size=28, return_X_y=True)
-    >>> X.shape, y.tolist(), float(X[1].mean())
+    >>> data = load_image_folder(root, image_size=28)
+    >>> data.data.shape, data.target.tolist(), float(data.data[1].mean())
     ((2, 784), [0, 1], 1.0)
+    >>> data.summary.counts, data.summary.modes, data.summary.sizes
+    ({'0': 1, '1': 1}, {'L': 2}, {'40x40': 2})
     """
     from PIL import Image
 
     root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"{os.fspath(path)!r} is not a folder.")
-    if isinstance(image_size, int):
-        image_size = (image_size, image_size)
-    height, width = (int(v) for v in image_size)
+    height, width = _image_size(image_size)
+    _background(background)
     if labels_csv is None:
         folders = sorted(d for d in root.iterdir()
                          if d.is_dir() and not d.name.startswith("."))
@@ -524,36 +865,44 @@ def load_image_folder(path, image_size=(28, 28), labels_csv=None, *,
                    for file in sorted(folder.iterdir())
                    if file.suffix.lower() in _IMAGE_SUFFIXES]
     else:
-        import pandas as pd
-
-        table = pd.read_csv(labels_csv, dtype=str, keep_default_na=False)
-        file_col, label_col = _csv_columns(table, filename_column, label_column,
-                                           labels_csv)
-        entries = [(root / name.strip(), label.strip())
-                   for name, label in zip(table[file_col], table[label_col],
-                                          strict=True)]
+        entries = _csv_entries(root, labels_csv, filename_column, label_column)
     images, labels, kept, skipped = [], [], [], []
+    modes, sizes = {}, {}
     for file, label in entries:
+        relative = str(file.relative_to(root))
         try:
             with Image.open(file) as image:
-                image = image.convert("L" if grayscale else "RGB")
-                image = image.resize((width, height), Image.Resampling.BILINEAR)
-                images.append(np.asarray(image, dtype=np.uint8))
+                mode, size = image.mode, "x".join(map(str, image.size))
+                try:
+                    values = decode_image(image, grayscale=grayscale,
+                                          background=background)
+                except ImageDecodeError as exc:
+                    raise ImageDecodeError(f"{file}: {exc}") from None
+        except ImageDecodeError:
+            raise
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            skipped.append(f"{file.relative_to(root)} ({type(exc).__name__})")
+            skipped.append((relative, type(exc).__name__))
             continue
+        images.append(_resize(values, height, width))
+        modes[mode] = modes.get(mode, 0) + 1
+        sizes[size] = sizes.get(size, 0) + 1
         labels.append(label)
-        kept.append(str(file.relative_to(root)))
+        kept.append(relative)
     if skipped:
-        shown = ", ".join(skipped[:50])
+        shown = ", ".join(f"{f} ({why})" for f, why in skipped[:50])
         more = f" and {len(skipped) - 50} more" if len(skipped) > 50 else ""
         warnings.warn(f"Skipped {len(skipped)} unreadable image file(s) in {root}: "
                       f"{shown}{more}.", UserWarning, stacklevel=2)
     if not images:
         raise ValueError(f"No readable images in {root}.")
-    stack = np.stack(images).astype(np.float32)  # (N, H, W) or (N, H, W, 3)
-    np.divide(stack, 255, out=stack)
+    stack = np.stack(images)  # (N, H, W) or (N, H, W, 3), float32 in [0, 1]
     if not grayscale:
         stack = np.ascontiguousarray(stack.transpose(0, 3, 1, 2))  # (N, 3, H, W)
-    y, names = _encode_labels(labels)
-    return _bunch(stack, y, names, as_images, return_X_y, filenames=np.array(kept))
+    y, names = _encode_labels(labels, label_type)
+    counts = {name: 0 for name in names}
+    for value in y:
+        counts[names[value] if label_type is not int else str(value)] += 1
+    summary = ImageFolderSummary(str(root), counts, modes, sizes, skipped,
+                                 (height, width))
+    return _bunch(stack, y, names, as_images, return_X_y, filenames=np.array(kept),
+                  summary=summary)

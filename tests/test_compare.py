@@ -463,3 +463,43 @@ def test_report_error_never_loses_the_results(tmp_path, digits_600, monkeypatch)
     monkeypatch.undo()
     assert main(["report", str(tmp_path)]) == 0
     assert (tmp_path / "report.html").exists()
+
+
+def test_idx_dataset_checks_images_and_labels(tmp_path, capsys):
+    # A labels file where the images belong was read as a one-feature X.
+    def idx(array):
+        head = bytes([0, 0, 8, array.ndim]) + np.array(array.shape, ">u4").tobytes()
+        return head + array.astype(np.uint8).tobytes()
+
+    labels = np.arange(20) % 2
+    for part in ("train", "t10k"):
+        (tmp_path / f"{part}-images-idx3-ubyte").write_bytes(idx(labels))
+        (tmp_path / f"{part}-labels-idx1-ubyte").write_bytes(idx(labels))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "--dataset", f"idx:{tmp_path}", "--output",
+              str(tmp_path / "run"), "--quiet"])
+    assert exit_info.value.code == 2
+    assert "train-images-idx3-ubyte must hold images (n, height, width)" in \
+        capsys.readouterr().err
+
+
+def test_folder_dataset_prints_and_reports_what_was_read(tmp_path, capsys):
+    # `--dataset folder:PATH` prints the reader's summary and puts it in the
+    # report.
+    from PIL import Image
+
+    rng = np.random.RandomState(0)
+    for label in ("0", "1"):
+        for i in range(12):
+            pixels = rng.randint(0, 80, (8, 8)) + (150 if label == "1" else 0)
+            (tmp_path / "data" / label).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels.astype(np.uint8)).save(
+                tmp_path / "data" / label / f"{i}.png")
+    assert main(["compare", "--dataset", f"folder:{tmp_path / 'data'}", "--max-iter",
+                 "2", "--param", "alpha=0.1", "--output", str(tmp_path / "run"),
+                 "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "24 images in 2 classes, resized to 28x28" in printed
+    assert "modes: L: 24" in printed
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "The data as read" in report and "per class: 0: 12, 1: 12" in report

@@ -284,6 +284,8 @@ def _summary(run, frame, effects, evaluation, best_name, params_of, n_total, n_d
         blocks.append(f"Best so far: {_params_text(params_of[best_row['candidate']])}"
                       f", with validation {metric} "
                       f"{_score(best_row[f'mean_{metric}'])}.")
+    if run.get("data_summary"):
+        blocks.append(Details("The data as read", [run["data_summary"]]))
     if effects:
         blocks.append([effect.sentence(i == 0) for i, effect in enumerate(effects)])
     elif len(frame) == 1:

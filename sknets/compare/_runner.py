@@ -92,6 +92,7 @@ class Study:
     scoring: dict
     classes: np.ndarray
     class_names: list | None = None
+    data_summary: list | None = None  # lines saying what data was read
 
     @property
     def folds(self):
@@ -208,6 +209,7 @@ def plan(folder, estimator, param_grid, study):
         "estimator": type(estimator).__name__, "protocol": study.protocol,
         "classes": _encode_array(study.classes, "classes"),
         "class_names": study.class_names, "grid": _grid_keys(param_grid),
+        "data_summary": study.data_summary,
         "candidates": entries, "state": "running",
         "n_train": int(len(study.y)) + (0 if study.y_val is None
                                         else int(len(study.y_val))),
@@ -548,8 +550,8 @@ class ComparisonResult:
 def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
             cv="holdout", scoring=None, refit="f1_macro", n_jobs=None,
             output_dir="runs/compare", test_size=0.2, validation_size=0.2,
-            random_state=0, save_all=False, class_names=None, client=None,
-            verbose=True):
+            random_state=0, save_all=False, class_names=None, data_summary=None,
+            client=None, verbose=True):
     """Compare the candidates of a parameter grid and write a report.
 
     Parameters
@@ -588,6 +590,9 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
         With cv=K, refit and save every candidate on all the training data.
     class_names : list of str, default=None
         Names of the classes (in sorted label order) for the report.
+    data_summary : list of str, default=None
+        Lines saying what data was read (e.g. ``load_image_folder``'s
+        ``summary.lines()``), shown in the report's summary.
     client : distributed.Client, default=None
         Run the candidates on this Dask cluster's workers, however many
         threads it has; the models come back to this process to be saved.
@@ -628,6 +633,8 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
     study = make_study(X, y, X_test, y_test, cv=cv, scoring=scoring, refit=refit,
                        test_size=test_size, validation_size=validation_size,
                        random_state=random_state, class_names=class_names)
+    study.data_summary = None if data_summary is None else [
+        str(line) for line in data_summary]
     folder = RunFolder(output_dir)
     folder.check_writable()
     with folder.locked():
