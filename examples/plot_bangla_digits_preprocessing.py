@@ -53,8 +53,21 @@ else:
         lines.append(f"a{i:05d}.png,{y_digits[i]}")
     labels_csv.write_text("\n".join(lines) + "\n")
 
-X, y = load_image_folder(folder, image_size=(64, 64), labels_csv=labels_csv,
-                         as_images=True, return_X_y=True)
+data = load_image_folder(folder, image_size=(64, 64), labels_csv=labels_csv,
+                         as_images=True)
+X, y = data.data, data.target
+
+# %%
+# What was read. Every image is decoded by one rule per Pillow mode
+# (:func:`sknets.datasets.decode_image`): 8-bit values / 255, 16-bit / 65535,
+# float images as stored; transparent pixels composited on white paper
+# (``background='white'``), so a digit drawn only in the alpha channel reads
+# as dark ink. The labels stay as written: NumtaDB's digits '0'..'9' are ten
+# classes, and a Bangla '১' would be a class apart from a Latin '1' (pass
+# ``label_type=int`` for integer labels; two that read alike are an error).
+# The summary lists the images per class, the modes and sizes seen, and any
+# file skipped with its reason; check it before trusting a study's numbers.
+print(data.summary)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2,
                                                     stratify=y, random_state=0)
 
