@@ -503,3 +503,43 @@ def test_folder_dataset_prints_and_reports_what_was_read(tmp_path, capsys):
     assert "modes: L: 24" in printed
     report = (tmp_path / "run" / "report.md").read_text()
     assert "The data as read" in report and "per class: 0: 12, 1: 12" in report
+
+
+@pytest.mark.parametrize("damage", [
+    b"", b"{not json", b"[]", b'{"name": "other"}',
+    b'{"name": "NAME", "status": "done", "scores": {"f1_macro": ["x"]}}',
+    b"\xff\xfe\x00",
+])
+def test_a_damaged_record_is_trained_again(tmp_path, digits_600, damage):
+    # An edited or damaged candidate record never counts as finished: the
+    # candidate is trained again and the results equal an undamaged run's.
+    X, y = digits_600
+    estimator = MLPClassifierTorch((8,), max_iter=2, random_state=0)
+    grid = {"alpha": [1e-4, 1e-2]}
+    compare(estimator, grid, X, y, output_dir=tmp_path / "a", verbose=False)
+    name = candidate_name({"alpha": 1e-4})
+    (tmp_path / "a" / "models" / f"{name}.json").write_bytes(
+        damage.replace(b"NAME", name.encode()))
+    result = compare(estimator, grid, X, y, output_dir=tmp_path / "a", verbose=False)
+    assert result.fitted == [name]
+    compare(estimator, grid, X, y, output_dir=tmp_path / "b", verbose=False)
+    pd.testing.assert_frame_equal(_scores(tmp_path / "a"), _scores(tmp_path / "b"))
+
+
+@pytest.mark.parametrize("damage", [b"{not json", b"[1, 2]", b'{"format": 2}'])
+def test_a_damaged_run_file_is_a_clear_error(tmp_path, digits_600, capsys, damage):
+    # run.json edited or cut short: compare and `sknets report` say so (exit 2
+    # for the command), never a traceback.
+    X, y = digits_600
+    estimator = MLPClassifierTorch((8,), max_iter=1, random_state=0)
+    output = tmp_path / "run"  # the test's own folder name holds 'damaged'
+    compare(estimator, {"alpha": [0.1]}, X, y, output_dir=output, verbose=False)
+    (output / "run.json").write_bytes(damage)
+    assert main(["report", str(output)]) == 2
+    error = capsys.readouterr().err
+    assert re.search(r"run( holds damaged run files|\.json is (unreadable|damaged))",
+                     error)
+    assert "Traceback" not in error
+    with pytest.raises(ValueError, match=r"run(\.json is (unreadable|damaged)| holds "
+                                         "a run on other data)"):
+        compare(estimator, {"alpha": [0.1]}, X, y, output_dir=output, verbose=False)

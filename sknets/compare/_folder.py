@@ -87,10 +87,14 @@ class RunFolder:
         if not self.run_file.exists():
             return None
         try:
-            return json.loads(self.run_file.read_text())
+            run = json.loads(self.run_file.read_text())
         except (OSError, ValueError) as exc:
             raise ValueError(f"{self.run_file} is unreadable ({exc}); delete the "
                              "folder to start over.") from None
+        if not isinstance(run, dict):
+            raise ValueError(f"{self.run_file} is damaged (not a JSON object); "
+                             "delete the folder to start over.")
+        return run
 
     def save_json(self, relative, record):
         """Write ``record`` as JSON to a file of the folder, atomically."""
@@ -122,10 +126,13 @@ class RunFolder:
 
         A diverged candidate may have no model; any other needs its model.
         """
-        record = self.read_json(f"models/{name}.json")
-        if record is None:
+        try:
+            record = self.read_json(f"models/{name}.json")
+        except (OSError, ValueError):
+            return None  # unreadable: trained again, and rewritten
+        if not _is_record(record, name):
             return None
-        if record.get("status") != "diverged" and not self.model_path(name).exists():
+        if record["status"] != "diverged" and not self.model_path(name).exists():
             return None
         return record
 
@@ -150,3 +157,27 @@ class RunFolder:
 
     def load_best(self):
         return load(self.best_model_path)
+
+
+def _numbers(values):
+    return isinstance(values, list) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def _is_record(record, name):
+    """Whether ``record`` is a candidate record as the runner writes it.
+
+    A record that is not (edited, damaged) does not count as finished: the
+    candidate is trained again.
+    """
+    return (isinstance(record, dict) and record.get("name") == name
+            and record.get("status") in ("done", "diverged")
+            and isinstance(record.get("scores"), dict)
+            and all(_numbers(v) and v for v in record["scores"].values())
+            and len({len(v) for v in record["scores"].values()}) <= 1
+            and _numbers(record.get("epochs")) and record["epochs"]
+            and isinstance(record.get("histories"), list)
+            and len(record["histories"]) == len(record["epochs"])
+            and all(isinstance(h, list) for h in record["histories"])
+            and isinstance(record.get("fit_time"), (int, float))
+            and "params" in record)

@@ -212,6 +212,16 @@ def build_report(run_dir):
     run = folder.read_run()
     if run is None:
         raise ValueError(f"{folder.path} holds no comparison run (no run.json).")
+    try:
+        return _build_report(folder, run)
+    except (KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise ValueError(
+            f"{folder.path} holds damaged run files ({type(exc).__name__}: {exc}); "
+            "rerun the comparison, which trains again what is missing, or delete "
+            "the folder to start over.") from None
+
+
+def _build_report(folder, run):
     records = {}
     for entry in run["candidates"]:
         record = folder.finished_record(entry["name"])
