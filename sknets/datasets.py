@@ -51,13 +51,13 @@ _CHUNK = 1 << 20
 
 
 def _open_idx(path):
-    """(stream, the file's size, whether it is gzip-compressed)."""
+    """(stream, the raw file, its size, whether it is gzip-compressed)."""
     f = open(path, "rb")
     size = os.fstat(f.fileno()).st_size
     compressed = f.read(2) == b"\x1f\x8b"
     f.seek(0)
-    return (gzip.GzipFile(fileobj=f, mode="rb") if compressed else f), f, size, \
-        compressed
+    stream = gzip.GzipFile(fileobj=f, mode="rb") if compressed else f
+    return stream, f, size, compressed
 
 
 def _read_exactly(stream, n):

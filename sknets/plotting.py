@@ -194,8 +194,10 @@ def plot_candidate_curves(histories, *, colour_by=None, colour_name=None,
     2
     """
     colour_by = colour_by or {label: label for label in histories}
-    values = sorted({repr(colour_by[label]) for label in histories},
-                    key=lambda r: _sort_key(r, colour_by, histories))
+    # One colour per distinct value (keyed by repr: values may be unhashable),
+    # numbers in numeric order first.
+    distinct = {repr(colour_by[label]): colour_by[label] for label in histories}
+    values = sorted(distinct, key=lambda r: _sort_key(distinct[r]))
     colours = {r: f"C{i % 10}" for i, r in enumerate(values)}
     fig = Figure(figsize=(5.2 * len(metrics), 3.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(metrics)))
@@ -222,9 +224,9 @@ def plot_candidate_curves(histories, *, colour_by=None, colour_name=None,
         _epoch_axis(ax, metric)
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], color=colours[r], label=text(
-        f"{colour_name}={_unrepr(r, colour_by)}" if colour_name else _unrepr(
-            r, colour_by))) for r in values]
+    prefix = f"{colour_name}=" if colour_name else ""
+    handles = [Line2D([], [], color=colours[r],
+                      label=text(prefix + _value_text(distinct[r]))) for r in values]
     handles += [Line2D([], [], color="grey", linestyle=style, label=label)
                 for part, style, label in (("train", "-", "training"),
                                            ("valid", "--", "validation"))
@@ -244,15 +246,10 @@ def _fold_stats(stacked):
                 np.nanmax(stacked, axis=0))
 
 
-def _unrepr(key, mapping):
-    return next(_value_text(v) for v in mapping.values() if repr(v) == key)
-
-
-def _sort_key(key, mapping, labels):
-    value = next(mapping[label] for label in labels if repr(mapping[label]) == key)
+def _sort_key(value):
     if isinstance(value, Real) and not isinstance(value, bool):
         return (0, float(value), "")
-    return (1, 0.0, key)
+    return (1, 0.0, repr(value))
 
 
 def _value_text(value):

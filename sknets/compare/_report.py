@@ -84,7 +84,7 @@ def _score(value, status=None):
 
 def _score_pm(mean, std, folds, status=None):
     text = _score(mean, status)
-    return f"{text} ± {std:.4f}" if folds > 1 and text[0].isdigit() else text
+    return f"{text} ± {std:.4f}" if folds > 1 and not math.isnan(mean) else text
 
 
 def _count(value):

@@ -104,7 +104,7 @@ class Study:
 
 
 def make_study(X, y, X_test, y_test, *, cv, scoring, refit, test_size,
-               validation_size, random_state, class_names):
+               validation_size, random_state, class_names, data_summary=None):
     """Split the data as the protocol says and check the protocol's values."""
     if cv != "holdout" and not (isinstance(cv, int) and not isinstance(cv, bool)
                                 and cv >= 2):
@@ -126,7 +126,8 @@ def make_study(X, y, X_test, y_test, *, cv, scoring, refit, test_size,
                 "random_state": random_state, "refit": refit,
                 "metrics": list(scoring)}
     return Study(X, y, X_test, y_test, X_val, y_val, protocol, scoring, classes,
-                 None if class_names is None else [str(n) for n in class_names])
+                 None if class_names is None else [str(n) for n in class_names],
+                 None if data_summary is None else [str(s) for s in data_summary])
 
 
 def _fingerprint(estimator, study):
@@ -268,8 +269,12 @@ def _fit_and_score(model, X, y, X_val, y_val, scoring, *, validation, progress):
         return _Outcome(DIVERGED, None, None, time.perf_counter() - start)
     fit_time = time.perf_counter() - start
     status = _status(model)
-    if status == DONE and not np.isfinite(model.predict_proba(X_val)).all():
-        status = DIVERGED  # weights that predict NaN are never scored
+    # With validation data the monitor has checked the kept weights' outputs
+    # on it (a non-finite validation loss is divergence); a fold's model is
+    # checked here. Weights that predict NaN are never scored.
+    if status == DONE and not validation and not np.isfinite(
+            model.predict_proba(X_val)).all():
+        status = DIVERGED
     scores = None
     if status == DONE:
         with warnings.catch_warnings():
@@ -632,9 +637,8 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
 
     study = make_study(X, y, X_test, y_test, cv=cv, scoring=scoring, refit=refit,
                        test_size=test_size, validation_size=validation_size,
-                       random_state=random_state, class_names=class_names)
-    study.data_summary = None if data_summary is None else [
-        str(line) for line in data_summary]
+                       random_state=random_state, class_names=class_names,
+                       data_summary=data_summary)
     folder = RunFolder(output_dir)
     folder.check_writable()
     with folder.locked():
