@@ -9,6 +9,7 @@ skorch net that ``sknets.training`` builds or continues from it.
 
 import re
 import warnings
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
@@ -45,6 +46,40 @@ from .training import (
 )
 
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+
+
+@dataclass
+class FitPlan:
+    """A fit ready to train: the net, its data and its number of epochs.
+
+    Made by ``BaseTorchClassifier._plan_fit``; trained by ``fit`` alone or
+    with others by ``sknets.training.fused.train_together``, then turned into
+    fitted attributes by ``_finish_fit``.
+
+    Parameters
+    ----------
+    net : SknetsNet
+        The built (or continued) net.
+    train : TensorData
+        The training rows.
+    valid : TensorData or None
+        The validation set scored every epoch.
+    epochs : int
+        Epochs of this call.
+    n_epochs_before : int
+        Epochs in the net's history before this call.
+    """
+
+    net: object
+    train: object
+    valid: object
+    epochs: int
+    n_epochs_before: int
+
+
+def _fork_devices(device):
+    # The CUDA device whose RNG a fit seeds and restores, besides the CPU's.
+    return [torch.device(device).index or 0] if device.startswith("cuda") else []
 
 
 def resolve_device(device):
@@ -517,11 +552,13 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             weights = [self.class_weight.get(c, 1.0) for c in self.classes_]
         return np.asarray(weights, dtype=np.float32)
 
-    def _split(self, X, y_enc, rng):
-        # The training rows are kept as indices into X, not copied; the same
-        # call on the row numbers gives scikit-learn's split, in its order.
+    def _split(self, y_enc, rng):
+        # Positions of the training and validation rows among y_enc's, or
+        # (None, None) without early stopping. The same call on the row
+        # numbers gives scikit-learn's split, in its order; the training rows
+        # are then used as indices into X, not copied.
         if not self.early_stopping:
-            return None, None, None
+            return None, None
         try:
             train_rows, val_rows = train_test_split(
                 np.arange(len(y_enc)), test_size=self.validation_fraction,
@@ -540,7 +577,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
                 "The validation set is too small. Increase 'validation_fraction' "
                 "or the size of your dataset."
             )
-        return train_rows, X[val_rows], y_enc[val_rows]
+        return train_rows, val_rows
 
     def _validation_set(self, validation_data):
         try:
@@ -581,43 +618,92 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         X, y = self._validate_Xy(X, y, reset=not continued)
         if not continued:
             self.__dict__.pop("net_", None)
-        y_enc = self._encode_labels(y, incremental)
         device = resolve_device(self.device)
+        with (torch.random.fork_rng(devices=_fork_devices(device)),
+              flush_denormal(), intra_op_threads(self.n_threads)):
+            # The plan seeds module initialisation and dropout; the caller's
+            # global torch RNG state is restored afterwards.
+            plan = self._plan_fit(X, y, device=device, incremental=incremental,
+                                  continued=continued,
+                                  validation_data=validation_data,
+                                  progress=progress)
+            plan.net.partial_fit(plan.train, None, epochs=plan.epochs,
+                                 valid_data=plan.valid)
+        return self._finish_fit(plan.net, plan.n_epochs_before, incremental)
+
+    def _plan_fit(self, X, y, *, device, incremental=False, continued=False,
+                  validation_data=None, progress=False, rows=None, X_placed=None):
+        """Everything a fit does before its epochs: the net and its data.
+
+        Encodes the labels, draws the seed, splits off the validation set,
+        derives the spec and builds (or continues) the net, after seeding
+        torch's global RNG with the fit's seed: the caller forks it.
+        ``fit`` trains the plan alone; a fused search trains many together
+        (``sknets.training.fused``).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, ...)
+            Validated float32 input.
+        y : ndarray of shape (n_samples,)
+            Labels, aligned with X.
+        device : str
+            The resolved device.
+        incremental, continued : bool, default=False
+            A ``partial_fit`` call; a net to continue.
+        validation_data : tuple or None, default=None
+            As for ``fit``.
+        progress : bool, default=False
+            As for ``fit``.
+        rows : ndarray of int or None, default=None
+            The rows of X and y this fit trains on (a cross-validation fold);
+            None means all. X is indexed, never copied.
+        X_placed : torch.Tensor or None, default=None
+            X already on the device, shared by the fits of a fused search.
+
+        Returns
+        -------
+        plan : FitPlan
+        """
+        y_fit = y if rows is None else y[rows]
+        y_enc = self._encode_labels(y_fit, incremental)
+        class_weight = self._class_weights(y_enc, incremental)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
+        positions = np.arange(len(y_fit)) if rows is None else np.asarray(rows)
         if validation_data is not None:
-            train_rows = None
-            X_val, y_val = self._validation_set(validation_data)
+            train_rows, X_val, y_val = None, *self._validation_set(validation_data)
         else:
-            train_rows, X_val, y_val = self._split(X, y_enc, rng)
-        n_train = len(X) if train_rows is None else len(train_rows)
-        spec = self._training_spec(n_train, device, seed,
-                                   self._class_weights(y_enc, incremental), progress)
-
-        fork_devices = [torch.device(device).index or 0] if device.startswith(
-            "cuda") else []
-        with (torch.random.fork_rng(devices=fork_devices), flush_denormal(),
-              intra_op_threads(self.n_threads)):
-            # Seeds module initialisation and dropout; the caller's global
-            # torch RNG state is restored afterwards.
-            torch.manual_seed(seed)
-            if continued:
-                net = self.net_
-                continue_net(net, spec, restart=not incremental)
-            else:
-                net = build_net(spec)
+            train_local, val_local = self._split(y_enc, rng)
+            train_rows = None if train_local is None else positions[train_local]
+            X_val = None if val_local is None else X[positions[val_local]]
+            y_val = None if val_local is None else y_enc[val_local]
+        if rows is not None:
+            if train_rows is None:
+                train_rows = positions
+            # Labels for every row of X, in this fit's encoding; rows outside
+            # the fold are never read.
+            y_enc = np.searchsorted(self.classes_, y).clip(0, len(self.classes_) - 1)
+        n_train = len(y_fit) if train_rows is None else len(train_rows)
+        spec = self._training_spec(n_train, device, seed, class_weight, progress)
+        torch.manual_seed(seed)
+        if continued:
+            net = self.net_
+            continue_net(net, spec, restart=not incremental)
+        else:
+            net = build_net(spec)
+        if X_placed is None:
             X_placed = self._place(X, device)
-            train = TensorData(X_placed, torch.as_tensor(y_enc, device=device),
-                               None if train_rows is None else
-                               torch.as_tensor(train_rows, device=X_placed.device))
-            valid = None
-            if X_val is not None:
-                valid = TensorData(self._place(X_val, device),
-                                   torch.as_tensor(y_val, device=device))
-            n_epochs_before = len(net.history)
-            net.partial_fit(train, None, epochs=1 if incremental else spec.max_iter,
-                            valid_data=valid)
-        return self._finish_fit(net, n_epochs_before, incremental)
+        train = TensorData(X_placed, torch.as_tensor(y_enc, device=device),
+                           None if train_rows is None else
+                           torch.as_tensor(train_rows, device=X_placed.device))
+        valid = None
+        if X_val is not None:
+            valid = TensorData(self._place(X_val, device),
+                               torch.as_tensor(y_val, device=device))
+        return FitPlan(net=net, train=train, valid=valid,
+                       epochs=1 if incremental else spec.max_iter,
+                       n_epochs_before=len(net.history))
 
     def _finish_fit(self, net, n_epochs_before, incremental):
         # Keep the trained net only when it holds finished epochs with weights
