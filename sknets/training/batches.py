@@ -130,10 +130,28 @@ class BatchIterator:
         order = torch.randperm(n, generator=self.generator, device=device)
         return order if rows is None else rows[order]
 
+    def _stop(self, n):
+        return n - 1 if self.drop_single and n % self.batch_size == 1 else n
+
+    def epoch_rows(self):
+        """The rows of X the next epoch trains on, in batch order.
+
+        Draws the epoch's permutation as iterating would: a fused search
+        gives each stacked model the batches of its own separate fit.
+
+        Returns
+        -------
+        rows : torch.Tensor of shape (n_used,)
+            Row indices into ``dataset.X``, on X's device; batch ``b`` is
+            ``rows[b * batch_size:(b + 1) * batch_size]``.
+        """
+        n = len(self.dataset)
+        return self._order(n, self.dataset.X.device)[:self._stop(n)]
+
     def __iter__(self):
         X, y = self.dataset.X, self.dataset.y
         n = len(self.dataset)
-        stop = n - 1 if self.drop_single and n % self.batch_size == 1 else n
+        stop = self._stop(n)
         if X.device != self.device:
             gather = _HostBatches(X, self.batch_size, self.device)
             order = self._order(n, X.device)
