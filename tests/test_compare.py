@@ -208,25 +208,61 @@ def _interrupt_epoch(monkeypatch, at):
     return lambda: monkeypatch.setattr(SknetsNet, "run_single_epoch", original)
 
 
+def _interrupt_fused_epoch(monkeypatch, at):
+    # Ctrl-C during the `at`-th epoch of the stacks this process trains.
+    from sknets.training import fused
+
+    original, count = fused._train_epoch, {"epochs": 0}
+
+    def train_epoch(stack, generator):
+        count["epochs"] += 1
+        if count["epochs"] == at:
+            raise KeyboardInterrupt
+        return original(stack, generator)
+
+    monkeypatch.setattr(fused, "_train_epoch", train_epoch)
+    return lambda: monkeypatch.setattr(fused, "_train_epoch", original)
+
+
 def _scores(output):
     return pd.read_csv(output / "results.csv").drop(columns=["fit_time"])
 
 
 def test_interrupted_candidate_is_not_kept_and_its_rerun_matches(
         tmp_path, monkeypatch, digits_600):
-    # Ctrl-C in the second candidate's 3rd epoch: compare stops, keeps only the
-    # first candidate, and the rerun's results equal an uninterrupted run's.
+    # Two widths cannot train together: two groups, one after the other. Ctrl-C
+    # in the second one's 3rd epoch: compare stops, keeps only the first
+    # candidate, and the rerun's results equal an uninterrupted run's.
     X, y = digits_600
-    grid = {"learning_rate_init": [1e-2, 1e-3]}
-    estimator = MLPClassifierTorch((16,), max_iter=4, random_state=0, device="cpu")
+    grid = {"hidden_layer_sizes": [(16,), (12,)]}
+    estimator = MLPClassifierTorch(max_iter=4, random_state=0, device="cpu")
     restore = _interrupt_epoch(monkeypatch, at=4 + 3)
     with pytest.raises(KeyboardInterrupt):
         compare(estimator, grid, X, y, output_dir=tmp_path / "a", verbose=False)
     restore()
     records = sorted(p.name for p in (tmp_path / "a" / "models").glob("*.json"))
-    assert records == [candidate_name({"learning_rate_init": 1e-2}) + ".json"]
+    assert records == [candidate_name({"hidden_layer_sizes": (16,)}) + ".json"]
     result = compare(estimator, grid, X, y, output_dir=tmp_path / "a", verbose=False)
     assert len(result.reused) == 1 and len(result.fitted) == 1
+    compare(estimator, grid, X, y, output_dir=tmp_path / "b", verbose=False)
+    pd.testing.assert_frame_equal(_scores(tmp_path / "a"), _scores(tmp_path / "b"))
+
+
+def test_interrupted_fused_group_keeps_none_of_its_candidates(
+        tmp_path, monkeypatch, digits_600):
+    # Candidates that differ in learning rate train as one stack: Ctrl-C in its
+    # 3rd epoch keeps no candidate of the group half-trained, and the rerun's
+    # results equal an uninterrupted run's.
+    X, y = digits_600
+    grid = {"learning_rate_init": [1e-2, 1e-3, 3e-3]}
+    estimator = MLPClassifierTorch((16,), max_iter=4, random_state=0, device="cpu")
+    restore = _interrupt_fused_epoch(monkeypatch, at=3)
+    with pytest.raises(KeyboardInterrupt):
+        compare(estimator, grid, X, y, output_dir=tmp_path / "a", verbose=False)
+    restore()
+    assert not list((tmp_path / "a" / "models").glob("*.json"))
+    result = compare(estimator, grid, X, y, output_dir=tmp_path / "a", verbose=False)
+    assert len(result.reused) == 0 and len(result.fitted) == 3
     compare(estimator, grid, X, y, output_dir=tmp_path / "b", verbose=False)
     pd.testing.assert_frame_equal(_scores(tmp_path / "a"), _scores(tmp_path / "b"))
 
@@ -243,10 +279,11 @@ def test_interrupted_fit_says_so(digits_600, monkeypatch):
 
 
 def test_sigint_exits_130_and_the_rerun_matches(tmp_path):
-    # A real Ctrl-C (SIGINT to the process) while the second candidate trains.
+    # A real Ctrl-C (SIGINT to the process) while the second candidate trains
+    # (two widths: two groups, trained one after the other).
     script = ("import sys; from sknets.cli import main; sys.exit(main(["
               "'compare', '--max-iter', '400', '--param', "
-              "'learning_rate_init=0.01,0.001', '--param', 'hidden_layer_sizes=(32,)',"
+              "'hidden_layer_sizes=(32,),(24,)',"
               " '--param', 'n_iter_no_change=1000',"
               f" '--output', {str(tmp_path / 'a')!r}, '--quiet']))")
     process = subprocess.Popen(
@@ -264,8 +301,8 @@ def test_sigint_exits_130_and_the_rerun_matches(tmp_path):
     assert len(list(models.glob("*.json"))) == 1
     for folder in ("a", "b"):
         assert main(["compare", "--max-iter", "400", "--param",
-                     "learning_rate_init=0.01,0.001", "--param",
-                     "hidden_layer_sizes=(32,)", "--param", "n_iter_no_change=1000",
+                     "hidden_layer_sizes=(32,),(24,)", "--param",
+                     "n_iter_no_change=1000",
                      "--output", str(tmp_path / folder), "--quiet"]) == 0
     pd.testing.assert_frame_equal(_scores(tmp_path / "a"), _scores(tmp_path / "b"))
 
@@ -328,11 +365,12 @@ def test_candidates_that_print_alike_are_kept_apart(tmp_path, digits_600):
 
 
 def test_resume_fits_only_what_is_missing(tmp_path, monkeypatch, digits_600):
-    # Interrupted in the third of four candidates, the rerun fits two.
+    # Two groups of two candidates (one per width); interrupted in the second
+    # group, the rerun fits its two.
     X, y = digits_600
-    grid = {"learning_rate_init": [1e-2, 1e-3], "alpha": [1e-4, 1e-2]}
-    estimator = MLPClassifierTorch((16,), max_iter=2, random_state=0, device="cpu")
-    restore = _interrupt_epoch(monkeypatch, at=2 * 2 + 1)
+    grid = {"hidden_layer_sizes": [(16,), (12,)], "alpha": [1e-4, 1e-2]}
+    estimator = MLPClassifierTorch(max_iter=2, random_state=0, device="cpu")
+    restore = _interrupt_fused_epoch(monkeypatch, at=2 + 1)
     with pytest.raises(KeyboardInterrupt):
         compare(estimator, grid, X, y, output_dir=tmp_path, verbose=False)
     restore()
@@ -343,7 +381,7 @@ def test_resume_fits_only_what_is_missing(tmp_path, monkeypatch, digits_600):
     assert compare(estimator, grid, X, y, output_dir=tmp_path,
                    verbose=False).fitted == []
     with pytest.raises(ValueError, match="holds a run on other data"):
-        compare(MLPClassifierTorch((8,), max_iter=2), grid, X, y,
+        compare(MLPClassifierTorch(max_iter=3), grid, X, y,
                 output_dir=tmp_path, verbose=False)
     # A folder of an earlier run-folder format is named as such.
     run = tmp_path / "run.json"
@@ -382,13 +420,22 @@ def test_cross_validation_refits_the_best_once(tmp_path, digits_600, monkeypatch
         full.append(len(X_fit) == len(X) - round(0.2 * len(X)))
         return fit(self, X_fit, *args, **kwargs)
 
+    finish, finished = MLPClassifierTorch._finish_fit, []
+
+    def counting_finish(self, *args, **kwargs):
+        finished.append(self)
+        return finish(self, *args, **kwargs)
+
     monkeypatch.setattr(MLPClassifierTorch, "fit", counting_fit)
+    monkeypatch.setattr(MLPClassifierTorch, "_finish_fit", counting_finish)
     result = compare(MLPClassifierTorch((16,), max_iter=30, random_state=0,
                                         device="cpu"),
                      {"alpha": [1e-4, 1e-1]}, X, y, cv=3, save_all=True,
                      output_dir=tmp_path, verbose=False)
     assert (result.results["std_f1_macro"] > 0).all()
-    assert full.count(True) == 2 and full.count(False) == 2 * 3
+    # Folds train together (fit_on_folds); the two refits are plain fits.
+    assert full.count(True) == 2 and full.count(False) == 0
+    assert len(finished) == 2 * 3 + 2
     assert result.best_estimator_.n_iter_ == 30
     assert len(list((tmp_path / "models").glob("*.refit.safetensors"))) == 2
     assert result.evaluation.accuracy > 0.5

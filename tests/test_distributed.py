@@ -62,6 +62,27 @@ def test_searches_on_the_cluster_equal_local_ones(client, small_digits):
     assert set(client.run(_torch_threads).values()) == {1}
 
 
+def test_fused_search_sends_groups_to_the_workers(client, small_digits):
+    # sknets' GridSearchCV hands whole fused groups to the cluster: 2 widths x
+    # 2 rates x 2 folds are 2 groups of 4 fits, one per worker; the scores
+    # are the local fused search's.
+    from sknets.model_selection import GridSearchCV as FusedGridSearchCV
+
+    X, _, y, _ = small_digits
+    estimator = MLPClassifierTorch(max_iter=4, random_state=0, device="cpu")
+    grid = {"hidden_layer_sizes": [(16,), (32,)], "learning_rate_init": [1e-3, 1e-2]}
+    with distributed.get_task_stream(client) as stream:
+        with parallel_config(backend="dask"):
+            remote = FusedGridSearchCV(estimator, grid, cv=2, n_jobs=-1,
+                                       refit=False).fit(X, y)
+    units = [task for task in stream.data if "_fit_unit" in task["key"]]
+    assert len(units) == 2
+    assert len({task["worker"] for task in units}) == 2
+    local = FusedGridSearchCV(estimator, grid, cv=2, refit=False).fit(X, y)
+    np.testing.assert_allclose(remote.cv_results_["mean_test_score"],
+                               local.cv_results_["mean_test_score"], atol=0.02)
+
+
 def test_compare_command_on_a_scheduler(client, tmp_path):
     # `sknets compare --scheduler` runs the candidates on the cluster.
     output = tmp_path / "run"
@@ -74,9 +95,9 @@ def test_compare_command_on_a_scheduler(client, tmp_path):
 
 
 def test_compare_uses_a_one_thread_cluster(tmp_path):
-    # The per-GPU layout (one worker, one thread): every candidate still runs
+    # The per-GPU layout (one worker, one thread): the candidates still run
     # on the worker, not in the client process (joblib read one cluster
-    # thread as n_jobs=1).
+    # thread as n_jobs=1), as one fused group.
     cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1,
                                        processes=True, host="127.0.0.1",
                                        dashboard_address=None, silence_logs=50)
@@ -87,8 +108,8 @@ def test_compare_uses_a_one_thread_cluster(tmp_path):
                            "--max-iter", "2", "--param", "alpha=0.0001,0.01,1.0",
                            "--output", str(tmp_path), "--quiet"])
         assert status == 0
-        ran = [task for task in stream.data if "run_candidate" in task["key"]]
-        assert len(ran) == 3
+        ran = [task for task in stream.data if "run_group" in task["key"]]
+        assert len(ran) == 1
         assert len(pd.read_csv(tmp_path / "results.csv")) == 3
     finally:
         client.close()

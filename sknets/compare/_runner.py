@@ -10,7 +10,6 @@ import hashlib
 import json
 import math
 import re
-import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -24,6 +23,7 @@ from sklearn.model_selection import ParameterGrid, StratifiedKFold, train_test_s
 from tqdm.auto import tqdm
 
 from ..metrics import evaluate, make_scoring, parameter_rows
+from ..model_selection._search import _params_key, _units, fit_on_folds
 from ..persistence import _decode, _encode, _encode_array
 from ..plotting import gallery_indices
 from ..training import NoFiniteWeightsError
@@ -257,17 +257,12 @@ class _Outcome:
     fit_time: float
 
 
-def _fit_and_score(model, X, y, X_val, y_val, scoring, *, validation, progress):
-    """Fit one model and score it on (X_val, y_val)."""
-    start = time.perf_counter()
-    try:
-        if validation:
-            model.fit(X, y, validation_data=(X_val, y_val), progress=progress)
-        else:
-            model.fit(X, y, progress=progress)
-    except NoFiniteWeightsError:
-        return _Outcome(DIVERGED, None, None, time.perf_counter() - start)
-    fit_time = time.perf_counter() - start
+def _score(model, error, fit_time, X_val, y_val, scoring, *, validation):
+    """The outcome of one finished fit: its status and, when done, its scores."""
+    if isinstance(error, NoFiniteWeightsError):
+        return _Outcome(DIVERGED, None, None, fit_time)
+    if error is not None:
+        raise error
     status = _status(model)
     # With validation data the monitor has checked the kept weights' outputs
     # on it (a non-finite validation loss is divergence); a fold's model is
@@ -283,50 +278,24 @@ def _fit_and_score(model, X, y, X_val, y_val, scoring, *, validation, progress):
     return _Outcome(status, model, scores, fit_time)
 
 
-def _fit_folds(model, study, n_jobs):
-    splits = StratifiedKFold(study.protocol["cv"], shuffle=True,
-                             random_state=study.protocol["random_state"]
-                             ).split(study.X, study.y)
-    folds = [(clone(model), study.X[train], study.y[train], study.X[test],
-              study.y[test], study.scoring) for train, test in splits]
-    if n_jobs not in (None, 1):
-        return Parallel(n_jobs=n_jobs)(
-            delayed(_fit_and_score)(*fold, validation=False, progress=False)
-            for fold in folds)
-    outcomes = []
-    for fold in folds:
-        outcomes.append(_fit_and_score(*fold, validation=False, progress=False))
-        if outcomes[-1].status == INTERRUPTED:
-            break  # Ctrl-C stops the candidate, not just its fold
-    return outcomes
+def _splits(study):
+    if study.protocol["cv"] == "holdout":
+        return [(np.arange(len(study.y)), None)]
+    return list(StratifiedKFold(study.protocol["cv"], shuffle=True,
+                                random_state=study.protocol["random_state"]
+                                ).split(study.X, study.y))
 
 
-def run_candidate(estimator, params, study, *, n_jobs=None, progress=False):
-    """Fit and score one candidate; return its record and its model.
-
-    Runs wherever it is sent (a worker process, a Dask worker on another
-    machine); the caller saves what it returns, so workers need no shared
-    file system. The record's status is 'done', 'diverged' (its scores are
-    NaN: it ranks last) or 'interrupted' (never saved). With cv=K the model
-    returned is fold 0's.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model = clone(estimator).set_params(**params)
-        if study.protocol["cv"] == "holdout":
-            outcomes = [_fit_and_score(model, study.X, study.y, study.X_val,
-                                       study.y_val, study.scoring, validation=True,
-                                       progress=progress)]
-        else:
-            outcomes = _fit_folds(model, study, n_jobs)
+def _record(params, outcomes, scoring):
+    """A candidate's record from the outcomes of its fits (one per fold)."""
     statuses = {outcome.status for outcome in outcomes}
     status = next(s for s in (INTERRUPTED, DIVERGED, DONE) if s in statuses)
     scores = {}  # an interrupted candidate is never saved, nor scored
     if status != INTERRUPTED:
         scores = {metric: [math.nan if status == DIVERGED else float(o.scores[metric])
-                           for o in outcomes] for metric in study.scoring}
+                           for o in outcomes] for metric in scoring}
     models = [outcome.model for outcome in outcomes]
-    record = {
+    return {
         "name": candidate_name(params), "params": _encode(params, "params"),
         "status": status, "scores": scores,
         "fit_time": float(sum(outcome.fit_time for outcome in outcomes)),
@@ -334,7 +303,59 @@ def run_candidate(estimator, params, study, *, n_jobs=None, progress=False):
         "histories": [[] if m is None else _encode(m.history_, "history")
                       for m in models],
     }
-    return record, models[0]
+
+
+def run_group(estimator, group, study):
+    """Fit and score a group of candidates, trained together where they fuse.
+
+    Runs wherever it is sent (a worker process, a Dask worker on another
+    machine); the caller saves what it returns, so workers need no shared
+    file system. Each candidate's fits (one per fold with cv=K; one on the
+    training part, scored on the validation split, with 'holdout') are the
+    members of ``fit_on_folds``: candidates whose parameters differ only in
+    stackable values train as one stacked network.
+
+    Returns
+    -------
+    results : list of (record, model)
+        Per candidate: its record, whose status is 'done', 'diverged' (its
+        scores are NaN: it ranks last) or 'interrupted' (never saved), and
+        its model (fold 0's with cv=K).
+    """
+    holdout = study.protocol["cv"] == "holdout"
+    splits = _splits(study)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        members = [clone(estimator).set_params(**params)
+                   for params in group for _ in splits]
+        fitted = fit_on_folds(
+            members, study.X, study.y, [train for _ in group for train, _ in splits],
+            validation_data=(study.X_val, study.y_val) if holdout else None)
+        outcomes = []
+        for k, (model, error, fit_time) in enumerate(fitted):
+            test = splits[k % len(splits)][1]
+            X_val, y_val = ((study.X_val, study.y_val) if holdout
+                            else (study.X[test], study.y[test]))
+            outcomes.append(_score(model, error, fit_time, X_val, y_val,
+                                   study.scoring, validation=holdout))
+    n = len(splits)
+    return [(_record(params, outcomes[c * n:(c + 1) * n], study.scoring),
+             outcomes[c * n].model) for c, params in enumerate(group)]
+
+
+def groups(estimator, candidates, n_units=1):
+    """The candidates in groups that train together, as ``run_group`` takes them.
+
+    Candidates whose parameters differ only in stackable values
+    (``sknets.training.fused.STACKABLE_PARAMS``) form one group; with
+    ``n_units`` > 1 the largest groups are cut until there are that many,
+    so that every worker gets one.
+    """
+    by_key = {}
+    for params in candidates:
+        key = _params_key(clone(estimator).set_params(**params))
+        by_key.setdefault(key, []).append(params)
+    return _units(by_key, n_units)
 
 
 class _Progress:
@@ -345,11 +366,12 @@ class _Progress:
         self.folds = folds
         self.bar = tqdm(total=len(plan.candidates) * folds,
                         initial=len(plan.records) * folds, disable=not verbose,
-                        unit="fit", desc="candidates" if folds == 1 else
-                        f"candidates x {folds} folds")
+                        unit="fit", desc="fits" if folds == 1 else
+                        f"fits ({folds} folds per candidate)")
 
-    def start(self, params):
-        self.bar.set_postfix_str(candidate_name(params)[:60])
+    def start(self, group):
+        self.bar.set_postfix_str(f"training {len(group) * self.folds} fit(s) "
+                                 "together")
 
     def done(self):
         self.bar.update(self.folds)
@@ -367,36 +389,39 @@ def _finished(folder, plan, record, model, progress):
 
 
 def run(folder, estimator, plan, study, *, n_jobs=None, client=None, verbose=True):
-    """Fit every candidate still to run, saving each as soon as it finishes.
+    """Fit every candidate still to run, saving each as soon as its group ends.
 
-    Candidates run one at a time in this process (with cv=K, ``n_jobs`` runs
-    their folds in parallel), ``n_jobs`` at a time through joblib (holdout),
-    or all at once on a dask.distributed ``client``'s workers.
+    Candidates train in groups (``groups``): one group at a time in this
+    process, ``n_jobs`` groups at a time through joblib, or all groups at
+    once on a dask.distributed ``client``'s workers.
     """
     progress = _Progress(plan, study, verbose)
     try:
         if client is not None and plan.todo:
+            units = groups(estimator, plan.todo,
+                           sum(client.nthreads().values()) or 1)
             [data] = client.scatter([study])  # sent once, copied where needed
-            futures = [client.submit(run_candidate, estimator, params, data,
-                                     pure=False) for params in plan.todo]
+            futures = [client.submit(run_group, estimator, unit, data, pure=False)
+                       for unit in units]
             from distributed import as_completed
 
             for future in as_completed(futures):
-                record, model = future.result()
-                _finished(folder, plan, record, model, progress)
-        elif study.protocol["cv"] == "holdout" and n_jobs not in (None, 1):
+                for record, model in future.result():
+                    _finished(folder, plan, record, model, progress)
+        elif n_jobs not in (None, 1):
+            from joblib import effective_n_jobs
+
+            units = groups(estimator, plan.todo, effective_n_jobs(n_jobs))
             jobs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-                delayed(run_candidate)(estimator, params, study)
-                for params in plan.todo)
-            for record, model in jobs:
-                _finished(folder, plan, record, model, progress)
+                delayed(run_group)(estimator, unit, study) for unit in units)
+            for results in jobs:
+                for record, model in results:
+                    _finished(folder, plan, record, model, progress)
         else:
-            for params in plan.todo:
-                progress.start(params)
-                record, model = run_candidate(
-                    estimator, params, study, n_jobs=n_jobs,
-                    progress=verbose and study.protocol["cv"] == "holdout")
-                _finished(folder, plan, record, model, progress)
+            for unit in groups(estimator, plan.todo):
+                progress.start(unit)
+                for record, model in run_group(estimator, unit, study):
+                    _finished(folder, plan, record, model, progress)
     finally:
         progress.close()
 

@@ -73,16 +73,17 @@ def _set_rng_state(device, state):
         torch.cuda.set_rng_state(state[1], _fork_devices(device)[0])
 
 
-def _plan(estimator, X, y, rows, device, X_placed):
+def _plan(estimator, X, y, rows, device, X_placed, validation_data):
     # The plan, and torch's RNG state after it: a fit trained on its own
     # continues from it (dropout), as its separate fit would.
     with torch.random.fork_rng(devices=_fork_devices(device)):
         plan = estimator._plan_fit(X, y, device=device, rows=rows,
-                                   X_placed=X_placed)
+                                   X_placed=X_placed,
+                                   validation_data=validation_data)
         return plan, _rng_state(device)
 
 
-def fit_on_folds(estimators, X, y, rows):
+def fit_on_folds(estimators, X, y, rows, validation_data=None):
     """Fit sknets estimators on subsets of the rows of one dataset, fused.
 
     Each estimator is fitted as ``estimator.fit(X[r], y[r])`` would fit it,
@@ -102,12 +103,20 @@ def fit_on_folds(estimators, X, y, rows):
         Its labels.
     rows : list of array-like of int
         The rows each estimator trains on.
+    validation_data : tuple (X_val, y_val) or None, default=None
+        A fixed validation set for every fit, as ``fit`` takes it.
 
     Returns
     -------
     results : list of (estimator or None, exception or None, float)
         For each estimator: itself, fitted, or the exception its fit raised;
         and its fit time in seconds (its share of the stacked epochs).
+
+    Raises
+    ------
+    KeyboardInterrupt
+        On Ctrl-C, once the fits in progress have stopped: no fit is
+        returned as finished when it was not.
 
     Examples
     --------
@@ -142,7 +151,7 @@ def fit_on_folds(estimators, X, y, rows):
             est._validate_params()
             vars(est).update(copy.deepcopy(validated))
             plans[i], rng_states[i] = _plan(est, X_arr, y_arr, np.asarray(r),
-                                            device, X_placed)
+                                            device, X_placed, validation_data)
         except Exception as exc:
             results[i][1] = exc
         results[i][2] += time.perf_counter() - tic
@@ -160,6 +169,8 @@ def fit_on_folds(estimators, X, y, rows):
                         _set_rng_state(device, rng_states[members[0]])
                         plan.net.partial_fit(plan.train, None, epochs=plan.epochs,
                                              valid_data=plan.valid)
+                    if plan.net.interrupted_:
+                        raise KeyboardInterrupt
                 else:
                     train_together([plans[i] for i in members])
             except Exception as exc:
