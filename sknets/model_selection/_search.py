@@ -208,7 +208,6 @@ def _fit_unit(estimators, X, y, tasks, scorer, score_params, return_train_score,
     out = []
     for (est, error, fit_time), (train, test) in zip(fitted, tasks, strict=True):
         result = {}
-        X_train, y_train = _safe_split(estimators[0], X, y, train)
         X_test, y_test = _safe_split(estimators[0], X, y, test, train)
         if error is not None:
             if error_score == "raise":
@@ -225,6 +224,7 @@ def _fit_unit(estimators, X, y, tasks, scorer, score_params, return_train_score,
                                  error_score)
             score_time = time.time() - tic
             if return_train_score:
+                X_train, y_train = _safe_split(estimators[0], X, y, train)
                 train_scores = _score(est, X_train, y_train, scorer,
                                       _check_method_params(X, score_params, train),
                                       error_score)

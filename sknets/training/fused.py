@@ -138,44 +138,57 @@ class _StackedOptimizer:
         self.state = [{k: v[index] for k, v in s.items()} for s in self.state]
         self.steps = [s[index.to(s.device)] for s in self.steps]
 
-    def set_rates(self, rates):
-        # The models sharing one call in every step of the coming epoch.
+    def set_rates(self, params, rates):
+        """Group the models sharing one call in every step of the coming epoch.
+
+        The per-model views of the parameters, their gradient buffers and the
+        optimizer state are taken here, once per epoch, not in every step.
+        """
+        names = _SOLVER_STATE[self.solver]
+        self.views = [
+            {"p": [t[i] for t in params], "g": [t.grad[i] for t in params],
+             "steps": [s[i] for s in self.steps],
+             **{k: [s[k][i] for s in self.state] for k in names}}
+            for i in range(len(self.specs))
+        ]
         groups = {}
         for i, (spec, lr) in enumerate(zip(self.specs, rates, strict=True)):
             groups.setdefault((lr, _settings(spec)), []).append(i)
-        self.groups = list(groups.items())
+        self.groups = [(key, models, self._lists(models))
+                       for key, models in groups.items()]
+
+    def _lists(self, models):
+        return {k: [v for i in models for v in self.views[i][k]]
+                for k in self.views[0]}
 
     @torch.no_grad()
-    def step(self, params, active=None):
-        for (lr, settings), models in self.groups:
+    def step(self, active=None):
+        for (lr, settings), models, lists in self.groups:
             if active is not None:
                 models = [i for i in models if i in active]
                 if not models:
                     continue
-            self._call(params, models, lr, *settings)
+                lists = self._lists(models)
+            self._call(lists, lr, *settings)
 
-    def _call(self, params, models, lr, beta_1, beta_2, epsilon, weight_decay,
-              momentum, nesterov):
-        p = [t[i] for t in params for i in models]
-        g = [t.grad[i] for t in params for i in models]
-        state = {k: [s[k][i] for s in self.state for i in models]
-                 for k in _SOLVER_STATE[self.solver]}
-        steps = [s[i] for s in self.steps for i in models]
+    def _call(self, lists, lr, beta_1, beta_2, epsilon, weight_decay, momentum,
+              nesterov):
+        p, g, steps = lists["p"], lists["g"], lists["steps"]
         if self.solver in ("adam", "adamw"):
             _adam.adam(
-                p, g, state["exp_avg"], state["exp_avg_sq"], [], steps,
+                p, g, lists["exp_avg"], lists["exp_avg_sq"], [], steps,
                 fused=self.fused or None, foreach=None if self.fused else True,
                 decoupled_weight_decay=self.solver == "adamw", amsgrad=False,
                 beta1=beta_1, beta2=beta_2, lr=lr, weight_decay=weight_decay,
                 eps=epsilon, maximize=False)
         elif self.solver == "sgd":
             _sgd.sgd(
-                p, g, state["momentum_buffer"] if momentum > 0 else [None] * len(p),
+                p, g, lists["momentum_buffer"] if momentum > 0 else [None] * len(p),
                 foreach=True, weight_decay=0.0, momentum=momentum, lr=lr,
                 dampening=0.0, nesterov=nesterov, maximize=False)
         else:
             _rmsprop.rmsprop(
-                p, g, state["square_avg"], [], [], steps, foreach=True, lr=lr,
+                p, g, lists["square_avg"], [], [], steps, foreach=True, lr=lr,
                 alpha=0.99, eps=epsilon, weight_decay=0.0, momentum=0.0,
                 centered=False)
 
@@ -188,6 +201,15 @@ class _StackedOptimizer:
             return state
         state["step"] = self.steps[k][i].clone()
         return state
+
+
+def _leaves(tensors):
+    # Stacked parameters with gradient buffers that live as long as they do:
+    # backward accumulates into them, so per-model views of them stay valid.
+    for t in tensors:
+        t.requires_grad_()
+        t.grad = torch.zeros_like(t)
+    return tensors
 
 
 class _Member:
@@ -217,10 +239,10 @@ class _Stack:
         self.batch_norm = bool(first["batch_norm"])
         self.binary = first["n_outputs"] == 1
         self.activation = ACTIVATIONS[first["activation"]]()
-        self.params = [
-            torch.stack([m.model_params[k].detach() for m in members]).requires_grad_()
+        self.params = _leaves([
+            torch.stack([m.model_params[k].detach() for m in members])
             for k in range(len(members[0].model_params))
-        ]
+        ])
         # Per layer: dropout rate of each model; BN running statistics.
         self.dropout = [
             _column([per_layer(m.spec.module.kwargs["dropout"], len(self.hidden),
@@ -245,6 +267,7 @@ class _Stack:
         self.class_weight = _column(
             [s.class_weight or (1.0,) * n_classes for s in specs], device)
         self.alpha = _column([s.alpha for s in specs], device)
+        self._flags()
         fused = bool(members[0].net.optimizer_.param_groups[0].get("fused"))
         self.optimizer = _StackedOptimizer(
             specs[0].optimizer.solver, [s.optimizer for s in specs], self.params,
@@ -255,16 +278,23 @@ class _Stack:
     def keep(self, index):
         # Drop the stopped models from the stack.
         self.members = [self.members[i] for i in index.tolist()]
-        self.params = [p.detach()[index].requires_grad_() for p in self.params]
+        self.params = _leaves([p.detach()[index] for p in self.params])
         self.dropout = [d[index] for d in self.dropout]
         self.running = [tuple(t[index] for t in r) for r in self.running]
         self.Y = self.Y[index]
         self.class_weight = self.class_weight[index]
         self.alpha = self.alpha[index]
         self.optimizer.keep(index)
+        self._flags()
         self.losses = {}
         for i, m in enumerate(self.members):
             self.losses.setdefault(m.spec.loss, []).append(i)
+
+    def _flags(self):
+        # What the steps of the stack need, decided once, not per batch.
+        self.has_dropout = [bool((d > 0).any()) for d in self.dropout]
+        self.penalty = bool((self.alpha > 0).any())
+        self.weighted = bool((self.class_weight != 1).any())
 
     def _batch_norm(self, h, layer, params, rows, mask, n):
         weight, bias = params
@@ -306,8 +336,9 @@ class _Stack:
                 h = self._batch_norm(h, layer, params[k:k + 2], rows, mask, n)
                 k += 2
             h = self.activation(h)
-            rate = self.dropout[layer] if rows is None else self.dropout[layer][rows]
-            if bool((rate > 0).any()):
+            if self.has_dropout[layer]:
+                rate = (self.dropout[layer] if rows is None
+                        else self.dropout[layer][rows])
                 keep = (1 - rate).view(-1, 1, 1)
                 drop = torch.rand(h.shape, generator=generator, device=h.device)
                 h = h * (drop < keep) / keep
@@ -340,6 +371,8 @@ class _Stack:
             order = [i for models, _ in parts for i in models]
             per_sample = torch.cat([p for _, p in parts]).index_select(
                 0, torch.tensor(order, device=logits.device).argsort())
+        if not self.weighted:
+            return per_sample
         weight = self.class_weight if rows is None else self.class_weight[rows]
         return per_sample * weight.gather(1, yb)
 
@@ -381,31 +414,34 @@ def _train_epoch(stack, generator):
     padded, n_used, n_steps, size = _epoch_rows(stack)
     device = stack.X.device
     n_models = len(stack.members)
-    n_used_t = torch.tensor(n_used, device=device)
+    # Rows of each model in each step, and the steps where every model has a
+    # full batch: decided once per epoch.
+    starts = torch.arange(n_steps, device=device).unsqueeze(1) * size
+    all_counts = (torch.tensor(n_used, device=device) - starts).clamp(0, size)
+    all_n = all_counts.to(torch.float32)  # (S, M)
+    full_steps = min(n_used) // size
     loss_sum = torch.zeros(n_models, dtype=torch.float64, device=device)
     correct = torch.zeros(n_models, dtype=torch.int64, device=device)
     for step in range(n_steps):
         start = step * size
-        counts = (n_used_t - start).clamp(0, size)  # rows of each model
-        ragged = any(u - start < size for u in n_used)
+        counts, n = all_counts[step], all_n[step]  # rows of each model
         rows = None
         idx = padded[:, start:start + size]  # (M, B)
-        if ragged:
+        if step >= full_steps:
             active = [i for i, u in enumerate(n_used) if u > start]
             if len(active) < n_models:
                 rows = torch.tensor(active, device=device)
-                idx, counts = idx[rows], counts[rows]
+                idx, counts, n = idx[rows], counts[rows], n[rows]
             mask = (idx >= 0).to(torch.float32)  # (M', B)
             idx = idx.clamp(min=0)
         else:
             mask = None
-        n = counts.to(torch.float32)
         Xb = stack.X.index_select(0, idx.reshape(-1)).view(
             *idx.shape, *stack.X.shape[1:])  # (M', B, F)
         Y = stack.Y if rows is None else stack.Y[rows]
         yb = Y.gather(1, idx)  # (M', B)
         for p in stack.params:
-            p.grad = None
+            p.grad.zero_()  # a persistent buffer: the optimizer holds views of it
         logits = stack.forward(Xb, rows, mask, n, generator)
         per_sample = stack.per_sample_loss(logits, yb, rows)
         if mask is None:
@@ -414,8 +450,8 @@ def _train_epoch(stack, generator):
             losses = (per_sample * mask).sum(1) / n
         losses.sum().backward()
         losses = losses.detach()
-        alpha = stack.alpha if rows is None else stack.alpha[rows]
-        if bool((alpha > 0).any()):
+        if stack.penalty:
+            alpha = stack.alpha if rows is None else stack.alpha[rows]
             with torch.no_grad():
                 scale = alpha / n  # the L2 term's gradient, added directly
                 for k in stack.penalized:
@@ -427,8 +463,7 @@ def _train_epoch(stack, generator):
                     else:
                         p.grad.index_add_(0, rows, grad)
                     losses = losses + 0.5 * scale * w.pow(2).sum((1, 2))
-        stack.optimizer.step(stack.params, None if rows is None else
-                             set(rows.tolist()))
+        stack.optimizer.step(None if rows is None else set(rows.tolist()))
         with torch.no_grad():
             hits = logits.argmax(2) == yb
             if mask is not None:
@@ -494,8 +529,9 @@ def train_together(plans):
             tic = time.perf_counter()
             kwargs = [{"dataset_train": m.plan.train, "dataset_valid": m.plan.valid}
                       for m in stack.members]
-            stack.optimizer.set_rates([_begin_epoch(m, kw) for m, kw in
-                                       zip(stack.members, kwargs, strict=True)])
+            stack.optimizer.set_rates(
+                stack.params, [_begin_epoch(m, kw) for m, kw in
+                               zip(stack.members, kwargs, strict=True)])
             losses, correct, n_seen, n_batches = _train_epoch(stack, generator)
             stack.to_members()
             share = (time.perf_counter() - tic) / len(stack.members)
