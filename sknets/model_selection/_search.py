@@ -143,6 +143,14 @@ def fit_on_folds(estimators, X, y, rows, validation_data=None):
     except Exception as exc:  # every fit fails as the first one's would
         return [(None, exc, time.perf_counter() - tic) for _ in estimators]
     validated = {k: v for k, v in vars(first).items() if k not in before}
+    if validation_data is not None:
+        # Converted once: each fit's own check then finds float32 rows that it
+        # does not copy. Bad validation data is left to that check's message.
+        try:
+            X_val, y_val = validation_data
+            validation_data = (first._validate_X(X_val, reset=False), y_val)
+        except (TypeError, ValueError):
+            pass
     X_placed = first._place(X_arr, device)
     plans, rng_states = {}, {}
     for i, (est, r) in enumerate(zip(estimators, rows, strict=True)):
