@@ -63,14 +63,14 @@ def test_searches_on_the_cluster_equal_local_ones(client, small_digits):
 
 
 def test_fused_search_sends_groups_to_the_workers(client, small_digits):
-    # sknets' GridSearchCV hands whole fused groups to the cluster: 2 widths x
-    # 2 rates x 2 folds are 2 groups of 4 fits, one per worker; the scores
-    # are the local fused search's.
+    # sknets' GridSearchCV hands whole fused groups to the cluster: 2
+    # activations x 2 rates x 2 folds are 2 groups of 4 fits of equal cost,
+    # one per worker; the scores are the local fused search's.
     from sknets.model_selection import GridSearchCV as FusedGridSearchCV
 
     X, _, y, _ = small_digits
     estimator = MLPClassifierTorch(max_iter=4, random_state=0, device="cpu")
-    grid = {"hidden_layer_sizes": [(16,), (32,)], "learning_rate_init": [1e-3, 1e-2]}
+    grid = {"activation": ["relu", "tanh"], "learning_rate_init": [1e-3, 1e-2]}
     with distributed.get_task_stream(client) as stream:
         with parallel_config(backend="dask"):
             remote = FusedGridSearchCV(estimator, grid, cv=2, n_jobs=-1,

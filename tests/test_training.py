@@ -233,3 +233,43 @@ def test_fitted_model_keeps_no_weight_snapshots():
     monitor = clf.net_.monitor_
     assert (monitor.best_state_, monitor.start_state_, monitor.last_state_) == (
         None, None, None)
+
+
+@pytest.mark.parametrize("params", [
+    {"solver": "adam", "alpha": 1e-2}, {"solver": "adamw"},
+    {"solver": "sgd"}, {"solver": "sgd", "momentum": 0.0},
+    {"solver": "sgd", "nesterovs_momentum": False}, {"solver": "rmsprop"},
+    {"solver": "adam", "learning_rate": "step", "lr_step_size": 1},
+])
+def test_lean_step_trains_exactly_as_torchs_step(params, monkeypatch):
+    # After the first step of each epoch, the update is torch's functional
+    # optimizer on lists gathered once: weights and losses are bit-identical
+    # to stepping torch's optimizer every time.
+    from sknets.training import optimizers
+
+    rng = np.random.RandomState(0)
+    X, y = rng.rand(90, 6).astype(np.float32), np.arange(90) % 3
+
+    def fit():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return MLPClassifierTorch((8,), batch_size=16, max_iter=3,
+                                      random_state=0, **params).fit(X, y)
+
+    calls = []
+    real = optimizers.LeanStep.__call__
+    monkeypatch.setattr(optimizers.LeanStep, "__call__",
+                        lambda self: calls.append(1) or real(self))
+    lean = fit()
+    assert len(calls) == 3 * (6 - 1)  # all but the first step of each epoch
+    monkeypatch.setattr(optimizers.LeanStep, "of", classmethod(lambda cls, o: None))
+    plain = fit()
+    for a, b in zip(lean.net_.module_.parameters(), plain.net_.module_.parameters(),
+                    strict=True):
+        assert torch.equal(a, b)
+    assert lean.loss_curve_ == plain.loss_curve_
+    state_a = lean.net_.optimizer_.state_dict()["state"]
+    state_b = plain.net_.optimizer_.state_dict()["state"]
+    for k in state_b:
+        for name, value in state_b[k].items():
+            assert torch.equal(state_a[k][name], value)

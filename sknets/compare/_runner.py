@@ -23,7 +23,7 @@ from sklearn.model_selection import ParameterGrid, StratifiedKFold, train_test_s
 from tqdm.auto import tqdm
 
 from ..metrics import evaluate, make_scoring, parameter_rows
-from ..model_selection._search import _params_key, _units, fit_on_folds
+from ..model_selection._search import _params_key, _units, fit_cost, fit_on_folds
 from ..persistence import _decode, _encode, _encode_array
 from ..plotting import gallery_indices
 from ..training import NoFiniteWeightsError
@@ -343,19 +343,20 @@ def run_group(estimator, group, study):
              outcomes[c * n].model) for c, params in enumerate(group)]
 
 
-def groups(estimator, candidates, n_units=1):
+def groups(estimator, candidates, n_units=1, n_features=1):
     """The candidates in groups that train together, as ``run_group`` takes them.
 
     Candidates whose parameters differ only in stackable values
     (``sknets.training.fused.STACKABLE_PARAMS``) form one group; with
-    ``n_units`` > 1 the largest groups are cut until there are that many,
-    so that every worker gets one.
+    ``n_units`` > 1 workers the costliest groups are halved until the work
+    is shared out evenly (``fit_cost`` on ``n_features`` columns).
     """
-    by_key = {}
+    by_key, cost = {}, {}
     for params in candidates:
-        key = _params_key(clone(estimator).set_params(**params))
-        by_key.setdefault(key, []).append(params)
-    return _units(by_key, n_units)
+        member = clone(estimator).set_params(**params)
+        by_key.setdefault(_params_key(member), []).append(params)
+        cost[id(params)] = fit_cost(member, n_features)
+    return _units(by_key, n_units, cost=lambda params: cost[id(params)])
 
 
 class _Progress:
@@ -388,6 +389,10 @@ def _finished(folder, plan, record, model, progress):
     progress.done()
 
 
+def _n_features(study):
+    return int(np.prod(study.X.shape[1:])) if study.X.ndim > 1 else 1
+
+
 def run(folder, estimator, plan, study, *, n_jobs=None, client=None, verbose=True):
     """Fit every candidate still to run, saving each as soon as its group ends.
 
@@ -399,7 +404,8 @@ def run(folder, estimator, plan, study, *, n_jobs=None, client=None, verbose=Tru
     try:
         if client is not None and plan.todo:
             units = groups(estimator, plan.todo,
-                           sum(client.nthreads().values()) or 1)
+                           sum(client.nthreads().values()) or 1,
+                           _n_features(study))
             [data] = client.scatter([study])  # sent once, copied where needed
             futures = [client.submit(run_group, estimator, unit, data, pure=False)
                        for unit in units]
@@ -411,7 +417,8 @@ def run(folder, estimator, plan, study, *, n_jobs=None, client=None, verbose=Tru
         elif n_jobs not in (None, 1):
             from joblib import effective_n_jobs
 
-            units = groups(estimator, plan.todo, effective_n_jobs(n_jobs))
+            units = groups(estimator, plan.todo, effective_n_jobs(n_jobs),
+                           _n_features(study))
             jobs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
                 delayed(run_group)(estimator, unit, study) for unit in units)
             for results in jobs:

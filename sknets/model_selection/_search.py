@@ -246,18 +246,62 @@ def _fit_unit(estimators, X, y, tasks, scorer, score_params, return_train_score,
     return out
 
 
-def _units(groups, n_jobs):
-    # Dispatch units: one per parameter group; with several workers, large
-    # groups are cut so that every worker gets one.
-    units = list(groups.values())
-    while units and len(units) < n_jobs:
-        largest = max(units, key=len)
-        if len(largest) < 2:
+def fit_cost(estimator, n_features):
+    """A fit's relative cost: its weights times its epochs, to share work out.
+
+    Parameters
+    ----------
+    estimator : object
+        The estimator about to be fitted.
+    n_features : int
+        Columns of the data it is fitted on.
+
+    Returns
+    -------
+    cost : float
+        Proportional to the multiply-adds of its training (the output layer
+        left out): fits of one grid compare by it.
+    """
+    params = estimator.get_params(deep=False)
+    hidden = params.get("hidden_layer_sizes", ())
+    hidden = [hidden] if isinstance(hidden, int) else list(hidden or ())
+    sizes = [max(int(n_features), 1), *hidden]
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)) or sizes[0]
+    epochs = params.get("max_iter", 1)
+    return float(weights) * (epochs if isinstance(epochs, int) and epochs > 0 else 1)
+
+
+def _makespan(costs, n_jobs):
+    # The longest worker's load when units go, largest first, to the worker
+    # that is free first (as joblib hands them out).
+    loads = [0.0] * n_jobs
+    for cost in sorted(costs, reverse=True):
+        loads[loads.index(min(loads))] += cost
+    return max(loads)
+
+
+def _units(groups, n_jobs, cost=lambda item: 1.0):
+    # Dispatch units: one per parameter group. With several workers, the
+    # costliest groups are halved until no worker waits much longer than
+    # the others (a smaller stack is a little less efficient, an idle
+    # worker wastes all of its time); units go out costliest first.
+    units = [list(group) for group in groups.values()]
+
+    def unit_cost(unit):
+        return sum(cost(item) for item in unit)
+
+    while n_jobs > 1 and units:
+        costs = [unit_cost(unit) for unit in units]
+        if _makespan(costs, n_jobs) <= 1.1 * sum(costs) / n_jobs:
             break
+        splittable = [u for u in units if len(u) > 1]
+        if not splittable:
+            break
+        largest = max(splittable, key=unit_cost)
         units.remove(largest)
         half = len(largest) // 2
         units += [largest[:half], largest[half:]]
-    return units
+    return sorted(units, key=unit_cost, reverse=True)
 
 
 class _FusedSearchMixin:
@@ -389,7 +433,9 @@ class _FusedSearchMixin:
         if n_jobs < 0:
             from joblib import effective_n_jobs
             n_jobs = effective_n_jobs(n_jobs)
-        units = _units(groups, n_jobs)
+        n_features = X.shape[1] if getattr(X, "ndim", 0) == 2 else 1
+        units = _units(groups, n_jobs,
+                       cost=lambda item: fit_cost(item[1], n_features))
         jobs = [delayed(_fit_unit)(
             [est for _, est in unit], X, y, [tasks[t][1][1] for t, _ in unit],
             scorers, score_params, self.return_train_score, self.error_score)

