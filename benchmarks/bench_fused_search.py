@@ -1,6 +1,6 @@
 """Fused searches against scikit-learn's GridSearchCV, in one process.
 
-Two grids, each timed with the contenders alternating round by round
+Three grids, each timed with the contenders alternating round by round
 (medians over rounds reported):
 
 - **digits**: the default grid of ``sknets compare`` (widths (64,), (128,),
@@ -10,11 +10,15 @@ Two grids, each timed with the contenders alternating round by round
   learning rate x alpha (8 candidates) x 2 folds, 5 epochs per fit (the
   digits, upscaled to 28x28 and tiled, when the dataset is absent). The
   fused run's arithmetic rate is given as a fraction of the machine's sgemm
-  rate, measured in the same run.
+  rate, measured in the same run;
+- **seed 001**: 3 MLPs with batch norm and dropout 0.5 x 4 learning rates,
+  batch 64, 3 epochs on 10,000 Fashion-MNIST rows, chosen by macro-F1 on a
+  validation split.
 
-The contenders: ``sknets.model_selection.GridSearchCV`` (fuse=True, one
-process) against scikit-learn's ``GridSearchCV`` of the same estimator with
-n_jobs=1 and n_jobs=2. No refit: it is one ordinary fit in every contender.
+The contenders: ``sknets.model_selection.GridSearchCV`` (fuse=True) and
+scikit-learn's ``GridSearchCV`` of the same estimator, each with n_jobs=1 and
+n_jobs=2. No refit: it is one ordinary fit in every contender. A last probe
+measures the peak memory of the fused Fashion-MNIST search in a fresh process.
 It writes ``benchmarks/results/fused_search.json`` and the "Fused searches"
 section of ``docs/performance.md``::
 
@@ -28,6 +32,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -38,6 +43,7 @@ import torch
 from sklearn import model_selection as sk
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import ShuffleSplit
 
 import sknets
 from sknets import MLPClassifierTorch
@@ -80,18 +86,19 @@ def sgemm_rate():
 
 
 def fashion(n_rows):
+    # Pixels in [0, 1], as load_fashion_mnist gives them.
     try:
         X, y = load_fashion_mnist(return_X_y=True)
         source = "Fashion-MNIST"
     except (FileNotFoundError, OSError, ValueError):
         digits = load_digits()
         images = torch.nn.functional.interpolate(
-            torch.tensor(digits.images[:, None], dtype=torch.float32),
+            torch.tensor(digits.images[:, None] / 16, dtype=torch.float32),
             size=(28, 28), mode="bilinear").reshape(len(digits.images), -1).numpy()
         reps = -(-n_rows // len(images))
-        X, y = np.tile(images * 16, (reps, 1)), np.tile(digits.target, reps)
+        X, y = np.tile(images, (reps, 1)), np.tile(digits.target, reps)
         source = "digits upscaled to 28x28 (Fashion-MNIST not installed)"
-    return (X[:n_rows] / 255.0).astype(np.float32), y[:n_rows], source
+    return np.ascontiguousarray(X[:n_rows], dtype=np.float32), y[:n_rows], source
 
 
 def time_contenders(contenders, rounds):
@@ -105,24 +112,35 @@ def time_contenders(contenders, rounds):
     return {name: statistics.median(t) for name, t in times.items()}, times, searches
 
 
-def contenders(estimator, grid, cv, X, y):
-    return {
-        "fused": lambda: GridSearchCV(estimator, grid, cv=cv, refit=False).fit(X, y),
-        "scikit-learn n_jobs=1": lambda: sk.GridSearchCV(
-            estimator, grid, cv=cv, refit=False, n_jobs=1).fit(X, y),
-        "scikit-learn n_jobs=2": lambda: sk.GridSearchCV(
-            estimator, grid, cv=cv, refit=False, n_jobs=2).fit(X, y),
-    }
+FUSED = ("fused n_jobs=1", "fused n_jobs=2")
+PLAIN = ("scikit-learn n_jobs=1", "scikit-learn n_jobs=2")
+
+
+def contenders(estimator, grid, cv, X, y, scoring=None):
+    def fused(n_jobs):
+        return lambda: GridSearchCV(estimator, grid, cv=cv, refit=False,
+                                    scoring=scoring, n_jobs=n_jobs).fit(X, y)
+
+    def plain(n_jobs):
+        return lambda: sk.GridSearchCV(estimator, grid, cv=cv, refit=False,
+                                       scoring=scoring, n_jobs=n_jobs).fit(X, y)
+
+    return {FUSED[0]: fused(1), FUSED[1]: fused(2),
+            PLAIN[0]: plain(1), PLAIN[1]: plain(2)}
 
 
 def agreement(searches):
-    fused = searches["fused"].cv_results_
-    plain = searches["scikit-learn n_jobs=1"].cv_results_
-    diff = np.abs(fused["mean_test_score"] - plain["mean_test_score"])
-    return {"max_score_difference": float(diff.max()),
-            "same_best": int(np.argmin(fused["rank_test_score"]))
-            == int(np.argmin(plain["rank_test_score"])),
-            "best": str(plain["params"][int(np.argmin(plain["rank_test_score"]))])}
+    plain = searches[PLAIN[0]].cv_results_
+    best = int(np.argmin(plain["rank_test_score"]))
+    diff, same = 0.0, True
+    for name in FUSED:
+        fused = searches[name].cv_results_
+        diff = max(diff, float(np.abs(fused["mean_test_score"]
+                                      - plain["mean_test_score"]).max()))
+        same = same and int(np.argmin(fused["rank_test_score"])) == best
+    return {"max_score_difference": diff, "same_best": same,
+            "best": str(plain["params"][best]),
+            "best_score": float(plain["mean_test_score"][best])}
 
 
 def mlp_flops(sizes, n_rows, epochs):
@@ -160,26 +178,92 @@ def fashion_case(rounds, quick):
     return {"median_s": median, "times_s": times, **agreement(searches),
             "rows": n_rows, "source": source, "epochs": epochs, "fits": 16,
             "sgemm_gflops": rate / 1e9,
-            "fused_gflops": flops / median["fused"] / 1e9,
-            "fused_fraction_of_sgemm": flops / median["fused"] / rate}
+            **{f"{name} gflops": flops / median[name] / 1e9 for name in FUSED},
+            **{f"{name} fraction_of_sgemm": flops / median[name] / rate
+               for name in FUSED}}
+
+
+def seed001_case(rounds, quick):
+    # Seed 001's study: 3 MLPs with batch norm and dropout 0.5 x 4 learning
+    # rates, batch 64, chosen by validation macro-F1 (a 20% split).
+    n_rows = 2000 if quick else 10000
+    X, y, source = fashion(n_rows)
+    grid = {"hidden_layer_sizes": [(1024, 512, 256, 128), (512, 256, 128, 64),
+                                   (128, 64)],
+            "learning_rate_init": [5e-3, 4e-3, 3e-3, 1e-3]}
+    epochs = 1 if quick else 3
+    estimator = MLPClassifierTorch(batch_norm=True, dropout=0.5, batch_size=64,
+                                   max_iter=epochs, random_state=0)
+    cv = ShuffleSplit(n_splits=1, test_size=0.2, random_state=0)
+    median, times, searches = time_contenders(
+        contenders(estimator, grid, cv, X, y, scoring="f1_macro"), rounds)
+    return {"median_s": median, "times_s": times, **agreement(searches),
+            "rows": n_rows, "source": source, "epochs": epochs, "fits": 12}
+
+
+MEMORY_PROBE = r"""
+import sys, threading, time, warnings
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from bench_fused_search import fashion
+from sknets import MLPClassifierTorch
+from sknets.model_selection import GridSearchCV
+warnings.simplefilter("ignore")
+X, y, _ = fashion(int(sys.argv[2]))
+estimator = MLPClassifierTorch((128, 64), batch_size=64, max_iter=1, random_state=0)
+grid = {"learning_rate_init": [1e-4, 3e-4, 1e-3, 3e-3], "alpha": [1e-4, 1e-2]}
+GridSearchCV(estimator, grid, cv=2, refit=False).fit(X[:200], y[:200])  # start-up
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+peak, done = [0], threading.Event()
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], rss()); time.sleep(0.002)
+before = rss()
+threading.Thread(target=sample, daemon=True).start()
+search = GridSearchCV(estimator, grid, cv=2, refit=False).fit(X, y)
+done.set()
+print(peak[0] - before, X.nbytes)
+"""
+
+
+def memory_case(quick):
+    """Peak memory of the fused Fashion-MNIST search (n_jobs=1), in copies of X.
+
+    The models' own state, for each of the 16 fits: its net's weights, the
+    stack's copy of them, their gradients and Adam's two moments (5 x the
+    weights), and the weight snapshots its stopping rules keep (2 x).
+    """
+    if not Path("/proc/self/statm").exists():
+        return {}
+    n_rows = 3000 if quick else 30000
+    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(ROOT / "benchmarks"),
+                          str(n_rows)], capture_output=True, text=True, check=True)
+    extra, x_bytes = map(int, out.stdout.split()[-2:])
+    weights = sum(a * b + b for a, b in ((784, 128), (128, 64), (64, 10))) * 4
+    state = 16 * 7 * weights
+    return {"x_bytes": x_bytes, "peak_extra_bytes": extra, "model_state_bytes": state,
+            "copies_of_x": 1 + extra / x_bytes,
+            "copies_of_x_beyond_model_state": 1 + (extra - state) / x_bytes}
 
 
 def markdown(results):
-    m, d, f = results["machine"], results["digits"], results["fashion"]
+    m, d, f, s1 = (results["machine"], results["digits"], results["fashion"],
+                   results["seed001"])
+    mem = results["memory"]
 
-    def ratio(case, other):
-        return case["median_s"][other] / case["median_s"]["fused"]
+    def ratio(case, plain, fused):
+        return case["median_s"][plain] / case["median_s"][fused]
 
-    rows = [
-        ("digits, compare's grid, 5-fold: scikit-learn n_jobs=1 / fused",
-         ratio(d, "scikit-learn n_jobs=1"), ">= 3"),
-        ("digits, compare's grid, 5-fold: scikit-learn n_jobs=2 / fused",
-         ratio(d, "scikit-learn n_jobs=2"), ">= 2"),
-        ("Fashion-MNIST, 8 candidates x 2 folds: scikit-learn n_jobs=1 / fused",
-         ratio(f, "scikit-learn n_jobs=1"), ">= 2"),
-        ("Fashion-MNIST, 8 candidates x 2 folds: scikit-learn n_jobs=2 / fused",
-         ratio(f, "scikit-learn n_jobs=2"), ">= 1.3"),
-    ]
+    rows = []
+    cases = (("digits, compare's grid, 5-fold", d, (">= 3", ">= 2")),
+             ("Fashion-MNIST, 8 candidates x 2 folds", f, (">= 2", ">= 1.3")),
+             ("seed 001's grid, 10,000 rows", s1, ("", "")))
+    for label, case, targets in cases:
+        for plain, fused, target in zip(PLAIN, FUSED, targets, strict=True):
+            rows.append((f"{label}: {plain} / {fused}",
+                         ratio(case, plain, fused), target or "(none)"))
     lines = [
         MARKER, "", "## Fused searches", "",
         f"Measured by `python benchmarks/bench_fused_search.py` on {m['cpu']} "
@@ -187,28 +271,50 @@ def markdown(results):
         f"threads, scikit-learn {m['sklearn']}. The contenders alternate round by "
         f"round; figures are medians over {results['rounds']} rounds of a whole "
         "search without its refit. \"fused\" is `sknets.model_selection."
-        "GridSearchCV` in one process; the others are scikit-learn's "
-        "`GridSearchCV` of the same `MLPClassifierTorch`.", "",
+        "GridSearchCV`; \"scikit-learn\" is scikit-learn's `GridSearchCV` of the "
+        "same `MLPClassifierTorch`. Each is compared at equal `n_jobs`: one "
+        "process, or two worker processes of one thread each.", "",
         "| speed-up | measured | target |", "| --- | --- | --- |",
         *[f"| {name} | **{value:.2f}x** | {target} |" for name, value, target in rows],
-        "", "| grid | fused | scikit-learn n_jobs=1 | scikit-learn n_jobs=2 | "
-        "max score difference | same best |", "| --- | --- | --- | --- | --- | --- |",
+        "", "| grid | " + " | ".join(FUSED + PLAIN)
+        + " | max score difference | same best |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, case in (("digits, 6 candidates x 5 folds, "
                         f"max_iter={d['max_iter']}", d),
                        (f"{f['source']}, {f['rows']:,} rows, 8 x 2, "
-                        f"{f['epochs']} epochs, batch 64", f)):
-        s = case["median_s"]
-        lines.append(f"| {name} | {s['fused']:.1f} s | "
-                     f"{s['scikit-learn n_jobs=1']:.1f} s | "
-                     f"{s['scikit-learn n_jobs=2']:.1f} s | "
-                     f"{case['max_score_difference']:.4f} | {case['same_best']} |")
+                        f"{f['epochs']} epochs, batch 64", f),
+                       (f"seed 001: {s1['source']}, {s1['rows']:,} rows, 12 x 1 "
+                        f"validation split, {s1['epochs']} epochs, batch 64", s1)):
+        t = case["median_s"]
+        lines.append(f"| {name} | " + " | ".join(
+            f"{t[c]:.1f} s" for c in FUSED + PLAIN)
+            + f" | {case['max_score_difference']:.4f} | {case['same_best']} |")
     lines += [
-        "", f"The fused Fashion-MNIST search does {f['fused_gflops']:.1f} GFLOP/s "
-        f"of matrix arithmetic, **{100 * f['fused_fraction_of_sgemm']:.0f}%** of the "
+        "", "Seed 001's grid is 3 MLPs (784-1024-512-256-128-10, "
+        "784-512-256-128-64-10, 784-128-64-10) with batch norm and dropout 0.5 "
+        "x learning rates 0.005, 0.004, 0.003, 0.001, scored by macro-F1 on a "
+        f"20% validation split; the best candidate is {s1['best']} "
+        f"(macro-F1 {s1['best_score']:.4f}). Dropout masks of a fused model come "
+        "from another random stream than its separate fit's, so its scores "
+        "differ by more than rounding.", "",
+        f"The fused Fashion-MNIST search does "
+        f"{f[FUSED[0] + ' gflops']:.1f} GFLOP/s of matrix arithmetic in one "
+        f"process, **{100 * f[FUSED[0] + ' fraction_of_sgemm']:.0f}%** of the "
         f"machine's sgemm rate ({f['sgemm_gflops']:.0f} GFLOP/s, a 1024x1024 "
-        "product measured in the same run; the goal is 50%).", "",
+        "product on all cores, measured in the same run; the goal is 50%), and "
+        f"{f[FUSED[1] + ' gflops']:.1f} GFLOP/s "
+        f"({100 * f[FUSED[1] + ' fraction_of_sgemm']:.0f}%) with two workers.", "",
     ]
+    if mem:
+        lines += [
+            f"Peak memory of the fused Fashion-MNIST search (n_jobs=1) above the "
+            f"memory before it, with X ({mem['x_bytes'] / 2**20:.0f} MiB) counted "
+            f"once: **{mem['copies_of_x']:.2f}** copies of X; "
+            f"**{mem['copies_of_x_beyond_model_state']:.2f}** after the models' "
+            f"own state ({mem['model_state_bytes'] / 2**20:.0f} MiB: for each of "
+            "the 16 fits its weights, the stack's copy, gradients, Adam's two "
+            "moments and two weight snapshots). The target is 1.5.", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -230,10 +336,12 @@ def main():
     X, y = load_digits(return_X_y=True)
     small = MLPClassifierTorch((8,), max_iter=1)
     sk.GridSearchCV(small, {"alpha": [1e-4, 1e-3]}, cv=2, n_jobs=2).fit(X, y)
-    GridSearchCV(small, {"alpha": [1e-4, 1e-3]}, cv=2).fit(X, y)
+    GridSearchCV(small, {"alpha": [1e-4, 1e-3]}, cv=2, n_jobs=2).fit(X, y)
     results = {"machine": machine(), "rounds": rounds,
                "digits": digits_case(rounds, args.quick),
-               "fashion": fashion_case(rounds, args.quick)}
+               "fashion": fashion_case(rounds, args.quick),
+               "seed001": seed001_case(rounds, args.quick),
+               "memory": memory_case(args.quick)}
     text = markdown(results)
     print(text)
     if not args.quick:

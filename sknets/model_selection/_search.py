@@ -213,37 +213,53 @@ def _fit_unit(estimators, X, y, tasks, scorer, score_params, return_train_score,
     # One dispatch unit of a fused search: estimators of one parameter group,
     # fitted together, then scored as scikit-learn's _fit_and_score scores.
     fitted = fit_on_folds(estimators, X, y, [train for train, _ in tasks])
-    out = []
-    for (est, error, fit_time), (train, test) in zip(fitted, tasks, strict=True):
-        result = {}
+    out = [None] * len(tasks)
+    # The fits of one fold share its test rows: sliced once, fold by fold
+    # (never two folds' copies at once).
+    by_fold = defaultdict(list)
+    for j, (_, test) in enumerate(tasks):
+        by_fold[id(test)].append(j)
+    for members in by_fold.values():
+        train, test = tasks[members[0]]
         X_test, y_test = _safe_split(estimators[0], X, y, test, train)
-        if error is not None:
-            if error_score == "raise":
-                raise error
-            test_scores, train_scores = _error_scores(scorer, error_score,
-                                                      return_train_score)
-            result["fit_error"] = "".join(traceback.format_exception(error))
-            score_time = 0.0
-        else:
-            result["fit_error"] = None
-            tic = time.time()
-            test_scores = _score(est, X_test, y_test, scorer,
-                                 _check_method_params(X, score_params, test),
-                                 error_score)
-            score_time = time.time() - tic
-            if return_train_score:
-                X_train, y_train = _safe_split(estimators[0], X, y, train)
-                train_scores = _score(est, X_train, y_train, scorer,
-                                      _check_method_params(X, score_params, train),
-                                      error_score)
-        result["test_scores"] = test_scores
-        if return_train_score:
-            result["train_scores"] = train_scores
-        result["n_test_samples"] = _num_samples(X_test)
-        result["fit_time"] = fit_time
-        result["score_time"] = score_time
-        out.append(result)
+        for j in members:
+            out[j] = _score_fit(*fitted[j], X, y, *tasks[j], X_test, y_test,
+                                estimators[0], scorer, score_params,
+                                return_train_score, error_score)
+        del X_test, y_test
     return out
+
+
+def _score_fit(est, error, fit_time, X, y, train, test, X_test, y_test, template,
+               scorer, score_params, return_train_score, error_score):
+    # One fit's entry of the results, as scikit-learn's _fit_and_score makes it.
+    result = {}
+    if error is not None:
+        if error_score == "raise":
+            raise error
+        test_scores, train_scores = _error_scores(scorer, error_score,
+                                                  return_train_score)
+        result["fit_error"] = "".join(traceback.format_exception(error))
+        score_time = 0.0
+    else:
+        result["fit_error"] = None
+        tic = time.time()
+        test_scores = _score(est, X_test, y_test, scorer,
+                             _check_method_params(X, score_params, test),
+                             error_score)
+        score_time = time.time() - tic
+        if return_train_score:
+            X_train, y_train = _safe_split(template, X, y, train)
+            train_scores = _score(est, X_train, y_train, scorer,
+                                  _check_method_params(X, score_params, train),
+                                  error_score)
+    result["test_scores"] = test_scores
+    if return_train_score:
+        result["train_scores"] = train_scores
+    result["n_test_samples"] = _num_samples(X_test)
+    result["fit_time"] = fit_time
+    result["score_time"] = score_time
+    return result
 
 
 def fit_cost(estimator, n_features):

@@ -129,13 +129,12 @@ class _StackedOptimizer:
     def set_rates(self, params, rates):
         """Group the models sharing one call in every step of the coming epoch.
 
-        The per-model views of the parameters, their gradient buffers and the
-        optimizer state are taken here, once per epoch, not in every step.
+        The per-model views of the parameters and of the optimizer state are
+        taken here, once per epoch, not in every step.
         """
         names = SOLVER_STATE[self.solver]
         self.views = [
-            {"p": [t[i] for t in params], "g": [t.grad[i] for t in params],
-             "steps": [s[i] for s in self.steps],
+            {"p": [t[i] for t in params], "steps": [s[i] for s in self.steps],
              **{k: [s[k][i] for s in self.state] for k in names}}
             for i in range(len(self.specs))
         ]
@@ -150,14 +149,47 @@ class _StackedOptimizer:
                 for k in self.views[0]}
 
     @torch.no_grad()
-    def step(self, active=None):
+    def step(self, grads, active=None):
+        """Update every model (or those in ``active``) from stacked ``grads``.
+
+        The gradients are backward's own tensors of this step (set to None
+        before it, so that backward hands them over without a pass); each
+        call takes per-model views of them.
+        """
+        per_model = [g.unbind(0) for g in grads]
+        direct = self.fused and self.solver in ("adam", "adamw")
+        if direct:
+            # The step counters of every model at once (torch's functional
+            # form adds 1 to each model's counter of each parameter, one
+            # tensor at a time).
+            rows = None if active is None else torch.tensor(
+                sorted(active), device=self.steps[0].device)
+            for steps in self.steps:
+                if rows is None:
+                    steps.add_(1)
+                else:
+                    steps.index_add_(0, rows, torch.ones_like(rows, dtype=steps.dtype))
         for (lr, settings), models, lists in self.groups:
             if active is not None:
                 models = [i for i in models if i in active]
                 if not models:
                     continue
                 lists = self._lists(models)
-            self._call(lists, lr, *settings)
+            lists["g"] = [g[i] for i in models for g in per_model]
+            if direct:
+                self._fused_adam(lists, lr, *settings)
+            else:
+                self._call(lists, lr, *settings)
+
+    def _fused_adam(self, lists, lr, beta_1, beta_2, epsilon, weight_decay, momentum,
+                    nesterov):
+        # torch's fused Adam kernel, the one the separate fit's optimizer
+        # runs, on counters already advanced by step().
+        update = torch._fused_adamw_ if self.solver == "adamw" else torch._fused_adam_
+        update(lists["p"], lists["g"], lists["exp_avg"], lists["exp_avg_sq"], [],
+               lists["steps"], amsgrad=False, lr=lr, beta1=beta_1, beta2=beta_2,
+               weight_decay=weight_decay, eps=epsilon, maximize=False,
+               grad_scale=None, found_inf=None)
 
     def _call(self, lists, lr, beta_1, beta_2, epsilon, weight_decay, momentum,
               nesterov):
@@ -179,11 +211,9 @@ class _StackedOptimizer:
 
 
 def _leaves(tensors):
-    # Stacked parameters with gradient buffers that live as long as they do:
-    # backward accumulates into them, so per-model views of them stay valid.
+    # The stacked parameters, as leaves that backward computes gradients of.
     for t in tensors:
         t.requires_grad_()
-        t.grad = torch.zeros_like(t)
     return tensors
 
 
@@ -416,7 +446,7 @@ def _train_epoch(stack, generator):
         Y = stack.Y if rows is None else stack.Y[rows]
         yb = Y.gather(1, idx)  # (M', B)
         for p in stack.params:
-            p.grad.zero_()  # a persistent buffer: the optimizer holds views of it
+            p.grad = None  # backward's gradient is then taken over, not added
         logits = stack.forward(Xb, rows, mask, n, generator)
         per_sample = stack.per_sample_loss(logits, yb, rows)
         if mask is None:
@@ -438,7 +468,8 @@ def _train_epoch(stack, generator):
                         p.grad.index_add_(0, rows, scale.view(-1, 1, 1) * w)
                     norm = torch.linalg.vector_norm(w, dim=(1, 2))
                     losses = losses + 0.5 * scale * norm.square()
-        stack.optimizer.step(None if rows is None else set(rows.tolist()))
+        stack.optimizer.step([p.grad for p in stack.params],
+                             None if rows is None else set(rows.tolist()))
         with torch.no_grad():
             hits = logits.argmax(2) == yb
             if mask is not None:
