@@ -70,8 +70,8 @@ def test_initial_weights_and_batch_order_equal_the_separate_fits(digits,
     stacked, orders = [], []
     init = fused._Stack.__init__
 
-    def recording_init(self, members, X_):
-        init(self, members, X_)
+    def recording_init(self, members, X_, streams=None):
+        init(self, members, X_, streams)
         stacked.append([p.detach().clone() for p in self.params])
 
     epoch_rows = BatchIterator.epoch_rows
@@ -131,7 +131,14 @@ def test_initial_weights_and_batch_order_equal_the_separate_fits(digits,
     [{"solver": "adamw", "alpha": 0.01}, {"solver": "adamw", "alpha": 0.1}],
     [{"batch_norm": True, "learning_rate_init": 1e-3},
      {"batch_norm": True, "learning_rate_init": 1e-2}],
-], ids=["adam", "sgd", "rmsprop", "adamw", "batch_norm"])
+    # On the CPU each model draws its dropout masks from its separate fit's
+    # own stream: the same masks, so the same losses.
+    [{"dropout": 0.5}, {"dropout": 0.2, "learning_rate_init": 1e-2},
+     {"dropout": 0.0}],
+    [{"dropout": 0.5, "batch_norm": True},
+     {"dropout": 0.1, "batch_norm": True, "alpha": 0.1}],
+], ids=["adam", "sgd", "rmsprop", "adamw", "batch_norm", "dropout",
+        "dropout_batch_norm"])
 def test_first_epoch_loss_equals_the_separate_fits(digits, params):
     X, y = digits
     rows = _folds(X, y)
@@ -194,6 +201,10 @@ def test_each_model_stops_at_its_separate_fits_epoch(digits):
         {"early_stopping": False, "n_iter_no_change": 2, "tol": 1e-4,
          "learning_rate_init": 0.05},
         {"early_stopping": False, "max_iter": 4},
+        # Dropout models leave the stack at different epochs; the others keep
+        # drawing from their own streams.
+        {"early_stopping": False, "max_iter": 3, "dropout": 0.3},
+        {"early_stopping": False, "max_iter": 6, "dropout": 0.5},
     ]
     estimators = [MLPClassifierTorch((16,), random_state=0,
                                      **{"max_iter": 40, **p})
@@ -211,6 +222,8 @@ def test_each_model_stops_at_its_separate_fits_epoch(digits):
             assert est.best_validation_score_ == max(est.validation_scores_)
         assert len(est.history_) == len(alone.history_)
         assert [r["lr"] for r in est.history_] == [r["lr"] for r in alone.history_]
+        if alone.dropout:
+            np.testing.assert_allclose(est.loss_curve_, alone.loss_curve_, rtol=1e-4)
 
 
 def test_fallback_fits_mix_with_fused_ones(digits, capsys):

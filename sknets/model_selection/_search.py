@@ -180,7 +180,8 @@ def fit_on_folds(estimators, X, y, rows, validation_data=None):
                     if plan.net.interrupted_:
                         raise KeyboardInterrupt
                 else:
-                    train_together([plans[i] for i in members])
+                    train_together([plans[i] for i in members],
+                                   streams=[rng_states[i][0] for i in members])
             except Exception as exc:
                 for i in members:
                     results[i][1] = exc

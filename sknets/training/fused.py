@@ -13,8 +13,10 @@ learning-rate schedule and stopping rules (its own ``LearningRateSchedule``
 and ``ConvergenceMonitor``) are those of the separate fit; its history and
 fitted state are written to the net as the separate fit writes them. Only
 the arithmetic is batched, so results are equivalent, not bit-identical:
-batched and single matrix products round differently. Dropout masks come
-from one generator for the whole stack, not from each fit's seed.
+batched and single matrix products round differently. On the CPU each
+model draws its dropout masks from its separate fit's own random stream, so
+they are its separate fit's masks; on other devices they come from one
+generator for the whole stack.
 """
 
 import time
@@ -235,7 +237,7 @@ class _Stack:
     # The stacked MLP: parameters (M, ...) in the layout of each net's own
     # parameters, in the order of module_.parameters().
 
-    def __init__(self, members, X):
+    def __init__(self, members, X, streams=None):
         self.members = members
         first = members[0].spec.module.kwargs
         self.X = X
@@ -248,12 +250,23 @@ class _Stack:
             torch.stack([m.model_params[k].detach() for m in members])
             for k in range(len(members[0].model_params))
         ])
-        # Per layer: dropout rate of each model; BN running statistics.
-        self.dropout = [
-            _column([per_layer(m.spec.module.kwargs["dropout"], len(self.hidden),
-                               "dropout")[i] for m in members], device)
+        # Per layer: dropout rate of each model (and its keep rate 1 - p,
+        # rounded to float32 from double as torch's dropout rounds it); BN
+        # running statistics.
+        self.rates = [
+            [per_layer(m.spec.module.kwargs["dropout"], len(self.hidden),
+                       "dropout")[i] for m in members]
             for i in range(len(self.hidden))
         ]
+        self.keep_rate = [_column([1 - p for p in rates], device)
+                          for rates in self.rates]
+        self.streams = None
+        if streams is not None and device.type == "cpu":
+            self.streams = []
+            for state in streams:
+                stream = torch.Generator()
+                stream.set_state(state)
+                self.streams.append(stream)
         self.running = [
             (torch.stack([m.bn[i].running_mean for m in members]),
              torch.stack([m.bn[i].running_var for m in members]),
@@ -284,7 +297,11 @@ class _Stack:
         # Drop the stopped models from the stack.
         self.members = [self.members[i] for i in index.tolist()]
         self.params = _leaves([p.detach()[index] for p in self.params])
-        self.dropout = [d[index] for d in self.dropout]
+        kept = index.tolist()
+        self.rates = [[rates[i] for i in kept] for rates in self.rates]
+        self.keep_rate = [k[index] for k in self.keep_rate]
+        if self.streams is not None:
+            self.streams = [self.streams[i] for i in kept]
         self.running = [tuple(t[index] for t in r) for r in self.running]
         self.Y = self.Y[index]
         self.class_weight = self.class_weight[index]
@@ -297,7 +314,7 @@ class _Stack:
 
     def _flags(self):
         # What the steps of the stack need, decided once, not per batch.
-        self.has_dropout = [bool((d > 0).any()) for d in self.dropout]
+        self.has_dropout = [any(p > 0 for p in rates) for rates in self.rates]
         self.penalty = bool((self.alpha > 0).any())
         self.weighted = bool((self.class_weight != 1).any())
 
@@ -329,6 +346,25 @@ class _Stack:
         h = (h - mean) * torch.rsqrt(var + self.bn_eps)
         return h * weight.unsqueeze(1) + bias.unsqueeze(1)
 
+    def _dropout_noise(self, h, layer, rows, generator):
+        # The factor dropout multiplies layer's output by, (M', B, H).
+        keep = self.keep_rate[layer] if rows is None else self.keep_rate[layer][rows]
+        if self.streams is None:  # one stream for the whole stack
+            drop = torch.rand(h.shape, generator=generator, device=h.device)
+            return (drop < keep.view(-1, 1, 1)) / keep.view(-1, 1, 1)
+        # Each model's own stream, drawn as its separate fit's Dropout draws
+        # (bernoulli_ of its batch's rows, divided by the keep rate): the
+        # same masks, in the same order.
+        noise = torch.ones_like(h)
+        models = range(len(self.members)) if rows is None else rows.tolist()
+        for j, i in enumerate(models):
+            rate = self.rates[layer][i]
+            if rate > 0:
+                count = self.batch_rows[i]
+                noise[j, :count].bernoulli_(1 - rate, generator=self.streams[i])
+                noise[j, :count].div_(1 - rate)
+        return noise
+
     def forward(self, Xb, rows, mask, n, generator):
         # Xb: (M', B, F) for the models in rows (all when None).
         params = self.params if rows is None else [p[rows] for p in self.params]
@@ -342,11 +378,7 @@ class _Stack:
                 k += 2
             h = self.activation(h)
             if self.has_dropout[layer]:
-                rate = (self.dropout[layer] if rows is None
-                        else self.dropout[layer][rows])
-                keep = (1 - rate).view(-1, 1, 1)
-                drop = torch.rand(h.shape, generator=generator, device=h.device)
-                h = h * (drop < keep) / keep
+                h = h * self._dropout_noise(h, layer, rows, generator)
         logits = _StackedLinear.apply(h, params[k], params[k + 1])  # (M', B, C)
         if self.binary:
             logits = torch.cat((torch.zeros_like(logits), logits), dim=2)
@@ -430,6 +462,7 @@ def _train_epoch(stack, generator):
     for step in range(n_steps):
         start = step * size
         counts, n = all_counts[step], all_n[step]  # rows of each model
+        stack.batch_rows = [min(size, max(0, u - start)) for u in n_used]
         rows = None
         idx = padded[:, start:start + size]  # (M, B)
         if step >= full_steps:
@@ -494,7 +527,7 @@ def _begin_epoch(member, on_epoch):
     return lr
 
 
-def train_together(plans):
+def train_together(plans, streams=None):
     """Train the nets of ``plans`` together, as their separate fits would.
 
     Every plan's net must have the same ``fusion_key``; each trains for its
@@ -508,6 +541,12 @@ def train_together(plans):
     plans : list of FitPlan
         Fits planned by the estimators (``_plan_fit``), all on the same X
         tensor: each model gathers its own rows by index.
+    streams : list of torch.Tensor or None, default=None
+        For each plan, the CPU random state its separate fit would train
+        from (``torch.get_rng_state()`` after its plan): on the CPU each
+        model then draws its dropout masks from its own stream, exactly as
+        its separate fit draws them. Without them (and on other devices) the
+        masks come from one stream for the whole stack.
 
     Raises
     ------
@@ -527,7 +566,7 @@ def train_together(plans):
         m.net.stop_training_ = False
         m.net.interrupted_ = False
         m.net.notify("on_train_begin", X=m.plan.train, y=None)
-    stack = _Stack(members, X)
+    stack = _Stack(members, X, streams)
     generator = torch.Generator(device=X.device)
     generator.manual_seed(members[0].spec.seed)
     try:
