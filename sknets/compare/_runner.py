@@ -348,8 +348,8 @@ def groups(estimator, candidates, n_units=1, n_features=1):
 
     Candidates whose parameters differ only in stackable values
     (``sknets.training.fused.STACKABLE_PARAMS``) form one group; with
-    ``n_units`` > 1 workers the costliest groups are halved until the work
-    is shared out evenly (``fit_cost`` on ``n_features`` columns).
+    ``n_units`` > 1 workers the costliest groups are cut until the work is
+    shared out evenly (``fit_cost`` on ``n_features`` columns).
     """
     by_key, cost = {}, {}
     for params in candidates:

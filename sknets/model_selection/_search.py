@@ -299,9 +299,10 @@ def _makespan(costs, n_jobs):
 
 def _units(groups, n_jobs, cost=lambda item: 1.0):
     # Dispatch units: one per parameter group. With several workers, the
-    # costliest groups are halved until no worker waits much longer than
-    # the others (a smaller stack is a little less efficient, an idle
-    # worker wastes all of its time); units go out costliest first.
+    # costliest group is cut, where the cut evens the workers' loads best,
+    # until no worker carries more than 10% over an even share: as few cuts
+    # as that takes, since a smaller stack is a little less efficient (an
+    # idle worker wastes all of its time). Units go out costliest first.
     units = [list(group) for group in groups.values()]
 
     def unit_cost(unit):
@@ -315,9 +316,12 @@ def _units(groups, n_jobs, cost=lambda item: 1.0):
         if not splittable:
             break
         largest = max(splittable, key=unit_cost)
+        rest = [unit_cost(u) for u in units if u is not largest]
+        cut = min(range(1, len(largest)), key=lambda k: (
+            _makespan([*rest, unit_cost(largest[:k]), unit_cost(largest[k:])],
+                      n_jobs), abs(len(largest) - 2 * k)))
         units.remove(largest)
-        half = len(largest) // 2
-        units += [largest[:half], largest[half:]]
+        units += [largest[:cut], largest[cut:]]
     return sorted(units, key=unit_cost, reverse=True)
 
 
