@@ -171,9 +171,9 @@ def seed001_case(rounds, quick):
 
 
 MEMORY_PROBE = r"""
-import sys, threading, time, warnings
-import numpy as np
+import sys, warnings
 sys.path.insert(0, sys.argv[1])
+from _common import peak_rss_during
 from bench_fused_search import fashion
 from sknets import MLPClassifierTorch
 from sknets.model_selection import GridSearchCV
@@ -182,18 +182,9 @@ X, y, _ = fashion(int(sys.argv[2]))
 estimator = MLPClassifierTorch((128, 64), batch_size=64, max_iter=1, random_state=0)
 grid = {"learning_rate_init": [1e-4, 3e-4, 1e-3, 3e-3], "alpha": [1e-4, 1e-2]}
 GridSearchCV(estimator, grid, cv=2, refit=False).fit(X[:200], y[:200])  # start-up
-def rss():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096
-peak, done = [0], threading.Event()
-def sample():
-    while not done.is_set():
-        peak[0] = max(peak[0], rss()); time.sleep(0.002)
-before = rss()
-threading.Thread(target=sample, daemon=True).start()
-search = GridSearchCV(estimator, grid, cv=2, refit=False).fit(X, y)
-done.set()
-print(peak[0] - before, X.nbytes)
+extra = peak_rss_during(
+    lambda: GridSearchCV(estimator, grid, cv=2, refit=False).fit(X, y))
+print(extra, X.nbytes)
 """
 
 

@@ -256,27 +256,18 @@ def search_times(X, y, epochs, rounds, short_epochs):
 
 
 MEMORY_PROBE = r"""
-import sys, threading, time, warnings
-import numpy as np
+import sys, warnings
 sys.path.insert(0, sys.argv[1])
+from _common import peak_rss_during
 from bench_training import load_data
 from sknets import MLPClassifierTorch
 warnings.simplefilter("ignore")
 X, y, _ = load_data(60000)
 MLPClassifierTorch((4,), max_iter=1).fit(X[:50], y[:50])  # one-time start-up
-def rss():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096
-peak, done = [0], threading.Event()
-def sample():
-    while not done.is_set():
-        peak[0] = max(peak[0], rss()); time.sleep(0.002)
-before = rss()
-threading.Thread(target=sample, daemon=True).start()
-MLPClassifierTorch((128, 64), max_iter=1, early_stopping=sys.argv[2] == "1",
-                   random_state=0, device="cpu").fit(X, y)
-done.set()
-print((peak[0] - before) / X.nbytes)
+extra = peak_rss_during(lambda: MLPClassifierTorch(
+    (128, 64), max_iter=1, early_stopping=sys.argv[2] == "1", random_state=0,
+    device="cpu").fit(X, y))
+print(extra / X.nbytes)
 """
 
 
