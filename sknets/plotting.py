@@ -526,12 +526,22 @@ def _metric(frame, metric):
                 and not c.startswith("mean_train_"))
 
 
+def _missing(value):
+    return value is None or (isinstance(value, Real) and not isinstance(value, bool)
+                             and math.isnan(value))
+
+
 def _axis_values(values):
     """(positions, kind, ticks, tick labels) of one parameter's values.
 
     kind is 'log' (positive numbers spanning 10x or more: rates, penalties),
-    'int', 'number' or 'category' (drawn at evenly spaced positions).
+    'int', 'number' or 'category' (drawn at evenly spaced positions). A
+    candidate that leaves the parameter at the estimator's default (a missing
+    value, None or NaN, in a results table of several grids) is the category
+    'default'.
     """
+    if any(_missing(v) for v in values):
+        values = ["default" if _missing(v) else v for v in values]
     numbers = all(isinstance(v, Real) and not isinstance(v, bool) for v in values)
     distinct = sorted(set(values), key=float) if numbers else sorted(
         {repr(v): v for v in values}.values(), key=repr)

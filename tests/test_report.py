@@ -264,6 +264,20 @@ def test_parallel_coordinates_draw_one_line_per_candidate():
     assert display.ax_.get_xticklabels()[-1].get_text() == "f1_macro"
 
 
+def test_parameters_left_at_their_default_plot_as_a_category():
+    # Grids of several entries leave a parameter unset for some candidates:
+    # NaN (or None) in the results table. Both plots draw it as 'default'
+    # instead of failing (the report of such a run was not written).
+    frame = pd.DataFrame({"pool_stride": [float("nan"), 3.0, float("nan")],
+                          "width": [8, None, 16],
+                          "mean_f1_macro": [0.9, 0.8, 0.7]})
+    display = plotting.plot_parallel_coordinates(frame, ["pool_stride", "width"])
+    assert len(display.ax_.lines) == 3
+    display = plotting.plot_search_results(frame, "pool_stride")
+    labels = [t.get_text() for t in display.ax_.get_xticklabels()]
+    assert "default" in labels and "3" in labels
+
+
 # -- in a real browser -----------------------------------------------------------------
 
 
