@@ -560,15 +560,19 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         if not self.early_stopping:
             return None, None
         try:
+            # Stratified on the labels themselves (the same split as on their
+            # codes): scikit-learn's message then names them.
             train_rows, val_rows = train_test_split(
                 np.arange(len(y_enc)), test_size=self.validation_fraction,
-                stratify=y_enc, random_state=rng,
+                stratify=self.classes_[y_enc], random_state=rng,
             )
         except ValueError as exc:
+            # scikit-learn's message first (users match on it), then ours.
             raise ValueError(
-                "early_stopping=True cannot hold out a stratified validation set "
-                f"(validation_fraction={self.validation_fraction}) from "
-                f"{len(y_enc)} samples of {len(self.classes_)} classes: {exc} Set "
+                f"{str(exc).rstrip('.')}. early_stopping=True cannot hold out a "
+                "stratified validation set (validation_fraction="
+                f"{self.validation_fraction}) from {len(y_enc)} samples of "
+                f"{len(self.classes_)} classes. Set "
                 "early_stopping=False, raise validation_fraction, or give at "
                 "least 2 samples of every class."
             ) from exc

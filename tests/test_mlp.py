@@ -580,3 +580,19 @@ except KeyboardInterrupt:
     finally:
         child.kill()
     assert out.strip() == "not fitted"
+
+
+def test_stratified_split_error_starts_with_scikit_learns_message():
+    # Code that matches scikit-learn's MLPClassifier error keeps working; the
+    # advice follows it.
+    X = np.random.RandomState(0).rand(20, 3)
+    y = np.r_[["a"] * 19, ["b"]]
+    with pytest.raises(ValueError) as theirs:
+        MLPClassifier(early_stopping=True).fit(X, y)
+    with pytest.raises(ValueError) as ours:
+        MLPClassifierTorch(early_stopping=True).fit(X, y)
+    prefix = str(theirs.value).split(" Classes with too few members")[0]
+    assert prefix.startswith("The least populated classes in y have only 1 member")
+    assert str(ours.value).startswith(prefix)
+    assert "Classes with too few members are: ['b']" in str(ours.value)
+    assert "Set early_stopping=False" in str(ours.value)
