@@ -28,9 +28,15 @@ from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
     check_classification_targets,
 )
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 
-from ._images import check_not_sparse
+from ._docs import DocLinkMixin
+from ._images import check_not_sparse, host_tensor
 from .modules import ACTIVATIONS, LOSSES, WEIGHT_INITS
 from .training import (
     LEARNING_RATE_SCHEDULES,
@@ -269,6 +275,14 @@ _TRAINING_PARAMETERS_DOC = """\
         of ``GridSearchCV(n_jobs=k)`` joblib has set to ``max(1, cpu_count //
         k)``, so parallel fits do not oversubscribe the cores. Set it with
         joblib's threading backend, whose workers share one thread pool.
+
+    dtype : {'float32', 'float64'}, default='float32'
+        Floating-point precision of the network, its training and its input.
+        'float32' is what torch's kernels are fast at. 'float64' takes about
+        twice the time and memory and rounds as scikit-learn's MLPClassifier
+        does on float64 data: a fit with integer sample weights then equals
+        a fit on the repeated rows to 1e-7 (full batches). A fused search
+        trains float64 fits one by one.
 """
 
 _FITTED_ATTRIBUTES_DOC = """\
@@ -360,7 +374,7 @@ def _hidden_layer_sizes(value):
     return tuple(int(s) for s in sizes)
 
 
-class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
+class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     """Base class of sknets' classifiers; not for direct use.
 
     Subclasses define ``__init__`` with every parameter and implement
@@ -409,6 +423,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "device": [str],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "dtype": [StrOptions({"float32", "float64"})],
     }
 
     # -- parameters ---------------------------------------------------------
@@ -429,24 +444,26 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
     # full chunk stays cheap. CNNs, ~40x costlier per row, use 256.
     _predict_chunk = 2048
 
-    # Both return float32 C-ordered arrays in the shape the module consumes;
+    # Both return C-ordered arrays of the dtype parameter, in the shape the
+    # module consumes;
     # the CNN overrides them to accept and reshape images.
 
     def _validate_X(self, X, reset, ensure_all_finite=True):
         check_not_sparse(X)
-        return validate_data(self, X, dtype=np.float32, order="C", reset=reset,
-                             ensure_all_finite=ensure_all_finite)
+        return validate_data(self, X, dtype=np.dtype(self.dtype), order="C",
+                             reset=reset, ensure_all_finite=ensure_all_finite)
 
     def _validate_Xy(self, X, y, reset):
         check_not_sparse(X)
-        X, y = validate_data(self, X, y, dtype=np.float32, order="C", reset=reset)
+        X, y = validate_data(self, X, y, dtype=np.dtype(self.dtype), order="C",
+                             reset=reset)
         check_classification_targets(y)
         return X, y
 
     # -- fitting --------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, validation_data=None, *, progress=False):
+    def fit(self, X, y, sample_weight=None, validation_data=None, *, progress=False):
         """Fit the model to data X and targets y.
 
         Parameters
@@ -455,10 +472,18 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             The input data.
         y : array-like of shape (n_samples,)
             The target labels: ints, strings or any values ``np.unique`` sorts.
-        validation_data : tuple (X_val, y_val) or None, default=None
-            A fixed validation set, scored every epoch into ``history_``
-            ('valid_loss', 'valid_accuracy', 'valid_f1_macro') without
-            influencing training. With ``early_stopping=True`` it replaces
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights, as scikit-learn's MLPClassifier takes them:
+            each batch's loss is the weighted mean of its samples' losses
+            (times their ``class_weight``), the L2 term is divided by the
+            batch's weight sum, and the early-stopping validation scores
+            are weighted. A sample of weight zero is left out of training.
+            None gives every sample weight 1.
+        validation_data : tuple or None, default=None
+            A fixed validation set ``(X_val, y_val)``, or ``(X_val, y_val,
+            sample_weight_val)`` for weighted scores, scored every epoch into
+            ``history_`` ('valid_loss', 'valid_accuracy', 'valid_f1_macro')
+            without influencing training. With ``early_stopping=True`` it replaces
             the ``validation_fraction`` split: training stops, and the best
             weights are kept, on this set.
         progress : bool, default=False
@@ -471,11 +496,11 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             The fitted estimator. ``interrupted_`` tells whether Ctrl-C
             stopped it before ``max_iter`` epochs or convergence.
         """
-        return self._fit(X, y, incremental=False, validation_data=validation_data,
-                         progress=progress)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight,
+                         validation_data=validation_data, progress=progress)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with one epoch over the given data.
 
         Parameters
@@ -484,6 +509,8 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             The input data.
         y : array-like of shape (n_samples,)
             The target labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights, as for ``fit``.
         classes : array-like of shape (n_classes,), default=None
             Every class across all calls to partial_fit. Required on the first
             call, ignored on later ones; ``y`` need not contain all of them.
@@ -498,7 +525,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         if _check_partial_fit_first_call(self, classes):
             # _check_partial_fit_first_call set classes_; start a new model.
             self.__dict__.pop("net_", None)
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def _encode_labels(self, y, incremental):
         first_pass = not hasattr(self, "net_")
@@ -521,15 +548,10 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
                     f"in the previous call to fit. Previously got {classes}, `y` "
                     f"has {np.unique(y)}."
                 )
-        if len(classes) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes in y to "
-                f"train; got 1 class ({classes[0]!r})."
-            )
         self.classes_ = classes
         return np.searchsorted(classes, y)
 
-    def _class_weights(self, y_enc, incremental):
+    def _class_weights(self, y_enc, incremental, sample_weight=None):
         if self.class_weight is None:
             return None
         if self.class_weight == "balanced":
@@ -539,9 +561,13 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
                     "the class frequencies of later calls are unknown. Pass a "
                     "dict {label: weight} instead."
                 )
-            weights = compute_class_weight(
-                "balanced", classes=np.arange(len(self.classes_)), y=y_enc
-            )
+            with np.errstate(divide="ignore"):
+                weights = compute_class_weight(
+                    "balanced", classes=np.arange(len(self.classes_)), y=y_enc,
+                    sample_weight=sample_weight,
+                )
+            # A class whose samples all weigh zero trains on nothing.
+            weights[~np.isfinite(weights)] = 0.0
         else:
             unknown = [k for k in self.class_weight if k not in set(self.classes_)]
             if unknown:
@@ -550,7 +576,10 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
                     f"must be among the classes {self.classes_.tolist()}."
                 )
             weights = [self.class_weight.get(c, 1.0) for c in self.classes_]
-        return np.asarray(weights, dtype=np.float32)
+        weights = np.asarray(weights, dtype=np.float32)
+        # One class trains a binary network (see _training_spec): the second
+        # output's class has no samples, and weight 1.
+        return np.append(weights, 1.0) if len(weights) == 1 else weights
 
     def _split(self, y_enc, rng):
         # Positions of the training and validation rows among y_enc's, or
@@ -585,9 +614,12 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
 
     def _validation_set(self, validation_data):
         try:
-            X_val, y_val = validation_data
+            X_val, y_val, *w_val = validation_data
+            if len(w_val) > 1:
+                raise ValueError
         except (TypeError, ValueError) as exc:
-            raise ValueError("validation_data must be a pair (X_val, y_val).") from exc
+            raise ValueError("validation_data must be a pair (X_val, y_val) or a "
+                             "triple (X_val, y_val, sample_weight_val).") from exc
         X_val = self._validate_X(X_val, reset=False)
         y_val = np.asarray(y_val)
         if y_val.ndim != 1 or len(y_val) != len(X_val) or len(y_val) < 1:
@@ -599,15 +631,19 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         if unknown.size:
             raise ValueError(f"validation_data's y_val has labels {unknown.tolist()} "
                              f"that are not in y's classes {self.classes_.tolist()}.")
-        return X_val, np.searchsorted(self.classes_, y_val)
+        w_val = self._validate_sample_weight(w_val[0], X_val) if w_val else None
+        return X_val, np.searchsorted(self.classes_, y_val), w_val
 
     def _training_spec(self, n_samples, device, seed, class_weight=None,
                        progress=False):
         """The spec of one fit: every value training needs, from the parameters.
 
         ``fit``, ``partial_fit`` and ``persistence.load`` all derive it here.
+        A network has one output (logistic) for 2 classes, and for one class
+        as scikit-learn's MLPClassifier has: trained to give the class, and
+        read only through it (``_logits``).
         """
-        n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
+        n_outputs = 1 if len(self.classes_) <= 2 else len(self.classes_)
         return TrainingSpec.from_params(
             self.get_params(deep=False),
             module=self._module_spec(_hidden_layer_sizes(self.hidden_layer_sizes),
@@ -617,9 +653,20 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             predict_chunk=self._predict_chunk,
         )
 
-    def _fit(self, X, y, incremental, validation_data=None, progress=False):
+    def _validate_sample_weight(self, sample_weight, X):
+        # Weights of the dtype parameter, finite and non-negative, one per row
+        # of X, not all zero (scikit-learn's checks and messages); None stays
+        # None.
+        if sample_weight is None:
+            return None
+        return _check_sample_weight(sample_weight, X, dtype=np.dtype(self.dtype),
+                                    ensure_non_negative=True)
+
+    def _fit(self, X, y, incremental, sample_weight=None, validation_data=None,
+             progress=False):
         continued = "net_" in self.__dict__ and (self.warm_start or incremental)
         X, y = self._validate_Xy(X, y, reset=not continued)
+        sample_weight = self._validate_sample_weight(sample_weight, X)
         if not continued:
             self.__dict__.pop("net_", None)
         device = resolve_device(self.device)
@@ -628,7 +675,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             # The plan seeds module initialisation and dropout; the caller's
             # global torch RNG state is restored afterwards.
             plan = self._plan_fit(X, y, device=device, incremental=incremental,
-                                  continued=continued,
+                                  continued=continued, sample_weight=sample_weight,
                                   validation_data=validation_data,
                                   progress=progress)
             plan.net.partial_fit(plan.train, None, epochs=plan.epochs,
@@ -636,7 +683,8 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         return self._finish_fit(plan.net, plan.n_epochs_before, incremental)
 
     def _plan_fit(self, X, y, *, device, incremental=False, continued=False,
-                  validation_data=None, progress=False, rows=None, X_placed=None):
+                  sample_weight=None, validation_data=None, progress=False,
+                  rows=None, X_placed=None):
         """Everything a fit does before its epochs: the net and its data.
 
         Encodes the labels, draws the seed, splits off the validation set,
@@ -655,6 +703,10 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             The resolved device.
         incremental, continued : bool, default=False
             A ``partial_fit`` call; a net to continue.
+        sample_weight : ndarray of shape (n_samples,) or None, default=None
+            Validated float32 weights, aligned with X (all its rows, also
+            when ``rows`` is given). Rows of weight zero are left out of the
+            training rows; the validation rows keep theirs.
         validation_data : tuple or None, default=None
             As for ``fit``.
         progress : bool, default=False
@@ -670,18 +722,31 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         plan : FitPlan
         """
         y_fit = y if rows is None else y[rows]
+        w_fit = (sample_weight if rows is None or sample_weight is None
+                 else sample_weight[rows])
         y_enc = self._encode_labels(y_fit, incremental)
-        class_weight = self._class_weights(y_enc, incremental)
+        class_weight = self._class_weights(y_enc, incremental, w_fit)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         positions = np.arange(len(y_fit)) if rows is None else np.asarray(rows)
+        w_val = None
         if validation_data is not None:
-            train_rows, X_val, y_val = None, *self._validation_set(validation_data)
+            train_local, (X_val, y_val, w_val) = None, self._validation_set(
+                validation_data)
         else:
             train_local, val_local = self._split(y_enc, rng)
-            train_rows = None if train_local is None else positions[train_local]
             X_val = None if val_local is None else X[positions[val_local]]
             y_val = None if val_local is None else y_enc[val_local]
+            if val_local is not None and w_fit is not None:
+                w_val = w_fit[val_local]
+                if not w_val.sum() > 0:
+                    raise ValueError(
+                        "sample_weight is zero for every row of the early-stopping "
+                        f"validation split ({len(val_local)} rows), so it cannot "
+                        "be scored. Give more rows a positive weight, raise "
+                        "validation_fraction or set early_stopping=False.")
+        train_local = self._weighted_rows(train_local, w_fit)
+        train_rows = None if train_local is None else positions[train_local]
         if rows is not None:
             if train_rows is None:
                 train_rows = positions
@@ -700,14 +765,36 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             X_placed = self._place(X, device)
         train = TensorData(X_placed, torch.as_tensor(y_enc, device=device),
                            None if train_rows is None else
-                           torch.as_tensor(train_rows, device=X_placed.device))
+                           torch.as_tensor(train_rows, device=X_placed.device),
+                           None if sample_weight is None else
+                           torch.as_tensor(sample_weight, device=device))
         valid = None
         if X_val is not None:
             valid = TensorData(self._place(X_val, device),
-                               torch.as_tensor(y_val, device=device))
+                               torch.as_tensor(y_val, device=device),
+                               weight=None if w_val is None else
+                               torch.as_tensor(w_val, device=device))
         return FitPlan(net=net, train=train, valid=valid,
                        epochs=1 if incremental else spec.max_iter,
                        n_epochs_before=len(net.history))
+
+    @staticmethod
+    def _weighted_rows(train_local, weight):
+        # The training rows (positions in the fit's rows; None is all of
+        # them) less those of weight zero, which add nothing to any loss or
+        # gradient: leaving them out is exactly removing them.
+        if weight is None:
+            return train_local
+        local = np.arange(len(weight)) if train_local is None else train_local
+        kept = local[weight[local] > 0]
+        if len(kept) == len(local):
+            return train_local
+        if not len(kept):
+            raise ValueError(
+                "sample_weight is zero for every training row (the rows left "
+                "after the early-stopping validation split), so there is "
+                "nothing to train on. Give more rows a positive weight.")
+        return kept
 
     def _finish_fit(self, net, n_epochs_before, incremental):
         # Keep the trained net only when it holds finished epochs with weights
@@ -767,11 +854,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
 
     @staticmethod
     def _to_tensor(X, device):
-        with warnings.catch_warnings():
-            # Read-only arrays (memmaps) are never written to.
-            warnings.filterwarnings("ignore", message="The given NumPy array is not")
-            tensor = torch.from_numpy(X)
-        return tensor.to(device, non_blocking=True)
+        return host_tensor(X).to(device, non_blocking=True)
 
     def _update_fitted_attributes(self):
         net = self.net_
@@ -813,13 +896,16 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         tensor = self._to_tensor(X, "cpu")
         with flush_denormal(), intra_op_threads(self.n_threads):
             try:
-                return self.net_.predict_logits(tensor, check_finite=True)
+                logits = self.net_.predict_logits(tensor, check_finite=True)
             except NonFiniteInput:
                 # The exact check, with scikit-learn's message; a sum can also
                 # overflow for large finite values, and then this passes.
                 check_array(X.reshape(len(X), -1), dtype=None, input_name="X",
                             estimator=self)
-                return self.net_.predict_logits(tensor)
+                logits = self.net_.predict_logits(tensor)
+        # One class: its logit alone (probability 1; the network's second
+        # output stands for no class).
+        return logits[:, :1] if len(self.classes_) == 1 else logits
 
     def predict_proba(self, X):
         """Probability estimates.
@@ -833,7 +919,8 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         -------
         proba : ndarray of shape (n_samples, n_classes)
             float64 probabilities in the order of ``classes_``; each row sums
-            to 1. The softmax of the network's output, whatever the loss.
+            to 1. The softmax of the network's output, whatever the loss
+            (one column of ones when y had a single class).
         """
         logits = self._logits(X)
         return logits.double().softmax(dim=1).cpu().numpy()
@@ -879,4 +966,10 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
         tags.input_tags.allow_nan = False
+        # On a GPU, kernels that add in parallel (cuBLAS, cuDNN) round in a
+        # varying order: two fits with one random_state can differ.
+        device = self.device
+        if device == "auto":
+            device = resolve_device(device)
+        tags.non_deterministic = isinstance(device, str) and device.startswith("cuda")
         return tags

@@ -7,11 +7,25 @@ handed on as (n_samples, channels, height, width).
 """
 
 import math
+import warnings
 from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 from sklearn.utils.validation import check_array, validate_data
+
+
+def host_tensor(array):
+    """A CPU tensor sharing ``array``'s memory, read-only arrays included.
+
+    Read-only arrays (memmaps, pandas' values) are never written to through
+    it, so torch's warning about them is silenced here, the one place that
+    wraps arrays.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not")
+        return torch.from_numpy(array)
 
 
 def check_not_sparse(X):
@@ -83,17 +97,20 @@ def infer_image_shape(n_features, image_dims, image_shape):
 
 
 def validate_images(estimator, X, y=None, *, reset, image_shape=None,
-                    ensure_all_finite=True):
+                    ensure_all_finite=True, dtype=np.float32):
     """Validate X (and y) as scikit-learn does, and shape X as images.
 
     On ``reset`` the estimator's ``image_shape_`` is set; otherwise image-shaped
-    X must match it. ``ensure_all_finite=False`` leaves the NaN/infinity check
-    to the caller (prediction checks chunk by chunk).
+    X must match it (an estimator without ``image_shape_``, a stateless
+    transformer never fitted, reads X's own shape). ``ensure_all_finite=False``
+    leaves the NaN/infinity check to the caller (prediction checks chunk by
+    chunk).
 
     Returns
     -------
     X : ndarray of shape (n_samples, channels, height, width)
-        float32, C-ordered.
+        Of ``dtype`` (float32 unless the estimator asks for another),
+        C-ordered.
     y : ndarray or None
     ndim : int
         Dimensions of the X given (2, 3 or 4), to return output in kind.
@@ -102,7 +119,7 @@ def validate_images(estimator, X, y=None, *, reset, image_shape=None,
     image_dims = None
     ndim = _ndim(X)
     if ndim > 2:
-        X = check_array(X, allow_nd=True, dtype=np.float32, order="C",
+        X = check_array(X, allow_nd=True, dtype=dtype, order="C",
                         ensure_all_finite=False, input_name="X", estimator=estimator)
         if X.ndim > 4:
             raise ValueError(
@@ -114,14 +131,18 @@ def validate_images(estimator, X, y=None, *, reset, image_shape=None,
         image_dims = X.shape[1:]
         X = X.reshape(len(X), -1)  # (N, C*H*W), a view
     if y is None:
-        X = validate_data(estimator, X, dtype=np.float32, order="C", reset=reset,
+        X = validate_data(estimator, X, dtype=dtype, order="C", reset=reset,
                           ensure_all_finite=ensure_all_finite)
     else:
-        X, y = validate_data(estimator, X, y, dtype=np.float32, order="C",
+        X, y = validate_data(estimator, X, y, dtype=dtype, order="C",
                              reset=reset)
     if reset:
         estimator.image_shape_ = infer_image_shape(X.shape[1], image_dims,
                                                    image_shape)
+    elif not hasattr(estimator, "image_shape_"):
+        # A stateless transformer used without fit: X's own shape.
+        return (X.reshape(len(X), *infer_image_shape(X.shape[1], image_dims,
+                                                     image_shape)), y, ndim)
     elif (image_dims is not None and
           channels_first(image_dims, "X.shape[1:]") != estimator.image_shape_):
         raise ValueError(

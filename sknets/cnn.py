@@ -7,6 +7,7 @@ into a ``param_grid`` for ``GridSearchCV``.
 
 from numbers import Integral, Real
 
+import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from torch import nn
@@ -348,6 +349,7 @@ class CNNClassifierTorch(BaseTorchClassifier):
         class_weight=None,
         device="auto",
         n_threads=None,
+        dtype="float32",
     ):
         self.conv_layers = conv_layers
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -389,6 +391,7 @@ class CNNClassifierTorch(BaseTorchClassifier):
         self.class_weight = class_weight
         self.device = device
         self.n_threads = n_threads
+        self.dtype = dtype
 
     # -- images ---------------------------------------------------------------
 
@@ -397,11 +400,13 @@ class CNNClassifierTorch(BaseTorchClassifier):
 
     def _validate_X(self, X, reset, ensure_all_finite=True):
         return validate_images(self, X, reset=reset, image_shape=self.image_shape,
+                               dtype=np.dtype(self.dtype),
                                ensure_all_finite=ensure_all_finite)[0]
 
     def _validate_Xy(self, X, y, reset):
         X, y, _ = validate_images(self, X, y, reset=reset,
-                                  image_shape=self.image_shape)
+                                  image_shape=self.image_shape,
+                                  dtype=np.dtype(self.dtype))
         check_classification_targets(y)
         return X, y
 

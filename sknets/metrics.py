@@ -61,9 +61,19 @@ def _class_columns(y_true, proba, classes):
     return np.asarray(y_true), proba, list(classes)
 
 
-def _class_auc(y_true, proba, classes, label):
+def _weighted_rows(y_true, proba, sample_weight):
+    # The rows that count: a row of weight zero is left out, as if absent.
+    if sample_weight is None:
+        return y_true, proba, None
+    sample_weight = np.asarray(sample_weight, dtype=float)
+    keep = sample_weight > 0
+    return y_true[keep], proba[keep], sample_weight[keep]
+
+
+def _class_auc(y_true, proba, classes, label, sample_weight=None):
     """One-vs-rest ROC-AUC of ``label``, NaN (with a warning) when undefined."""
     y_true, proba, classes = _class_columns(y_true, proba, classes)
+    y_true, proba, sample_weight = _weighted_rows(y_true, proba, sample_weight)
     if label not in classes:
         warnings.warn(
             f"ROC-AUC of class {label!r} is NaN: the estimator was not fitted on "
@@ -80,7 +90,8 @@ def _class_auc(y_true, proba, classes, label):
             UndefinedMetricWarning, stacklevel=2,
         )
         return math.nan
-    return float(roc_auc_score(positive, proba[:, classes.index(label)]))
+    return float(roc_auc_score(positive, proba[:, classes.index(label)],
+                               sample_weight=sample_weight))
 
 
 class _ProbaScorer(_Scorer):
@@ -94,8 +105,10 @@ class _ProbaScorer(_Scorer):
         self.name = name
 
     def _score(self, method_caller, estimator, X, y_true, **kwargs):
+        # kwargs: the sample_weight, when given, weights the AUCs.
         proba = method_caller(estimator, "predict_proba", X, pos_label=None)
-        return self._score_proba(y_true, proba, estimator.classes_)
+        return self._score_proba(y_true, proba, estimator.classes_,
+                                 kwargs.get("sample_weight"))
 
     def __repr__(self):
         return f"<sknets scorer {self.name}>"
@@ -106,12 +119,14 @@ class _ClassROCAUCScorer(_ProbaScorer):
         super().__init__(f"roc_auc_{label}")
         self.label = label
 
-    def _score_proba(self, y_true, proba, classes):
-        return _class_auc(y_true, proba, classes, self.label)
+    def _score_proba(self, y_true, proba, classes, sample_weight=None):
+        return _class_auc(y_true, proba, classes, self.label, sample_weight)
 
 
 class _MacroROCAUCScorer(_ProbaScorer):
-    def _score_proba(self, y_true, proba, classes):
+    def _score_proba(self, y_true, proba, classes, sample_weight=None):
+        y_true, proba, classes = _class_columns(y_true, proba, classes)
+        y_true, proba, sample_weight = _weighted_rows(y_true, proba, sample_weight)
         present = [label for label in classes if label in set(np.unique(y_true))]
         if len(present) < 2:
             warnings.warn(
@@ -121,8 +136,8 @@ class _MacroROCAUCScorer(_ProbaScorer):
             )
             return math.nan
         # For two classes both AUCs are equal, and their mean is the binary AUC.
-        return float(np.mean([_class_auc(y_true, proba, classes, label)
-                              for label in present]))
+        return float(np.mean([_class_auc(y_true, proba, classes, label,
+                                         sample_weight) for label in present]))
 
 
 roc_auc_ovr_macro = _MacroROCAUCScorer("roc_auc_ovr")

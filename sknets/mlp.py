@@ -59,8 +59,8 @@ class MLPClassifierTorch(BaseTorchClassifier):
     -----
     Differences from :class:`~sklearn.neural_network.MLPClassifier` are listed
     in the README, each with its reason. In short: no 'lbfgs' solver, no
-    ``max_fun``, no ``sample_weight`` in ``fit``, no multi-label targets,
-    float32 arithmetic, and sparse input is refused.
+    ``max_fun``, no multi-label targets, float32 arithmetic by default, and
+    sparse input is refused.
 
     Examples
     --------
@@ -108,6 +108,7 @@ class MLPClassifierTorch(BaseTorchClassifier):
         class_weight=None,
         device="auto",
         n_threads=None,
+        dtype="float32",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -140,6 +141,7 @@ class MLPClassifierTorch(BaseTorchClassifier):
         self.class_weight = class_weight
         self.device = device
         self.n_threads = n_threads
+        self.dtype = dtype
 
     def _module_spec(self, hidden_layer_sizes, n_outputs):
         return ModuleSpec.of(

@@ -561,12 +561,18 @@ LOSSES = {
 class ClassificationLoss(nn.Module):
     """Mean per-sample loss between logits and integer targets.
 
+    Called as ``loss(logits, y)`` it is the mean over samples; called as
+    ``loss(logits, y, sample_weight)`` it is the weighted mean, as
+    scikit-learn's MLPClassifier computes it: ``sum(w * loss) / sum(w)``.
+
     Parameters
     ----------
     loss : str, default='cross_entropy'
         A key of ``LOSSES``.
     class_weight : torch.Tensor of shape (n_classes,) or None, default=None
-        Multiplies the loss of each sample by the weight of its class.
+        Multiplies the loss of each sample by the weight of its class (and
+        by its sample weight: the two combine multiplicatively; the mean is
+        over the sample weights alone).
 
     Examples
     --------
@@ -583,11 +589,13 @@ class ClassificationLoss(nn.Module):
         self._per_sample = LOSSES[loss]
         self.register_buffer("class_weight", class_weight)
 
-    def forward(self, logits, y):
+    def forward(self, logits, y, sample_weight=None):
         per_sample = self._per_sample(logits, y)  # (N,)
         if self.class_weight is not None:
             per_sample = per_sample * self.class_weight[y]
-        return per_sample.mean()
+        if sample_weight is None:
+            return per_sample.mean()
+        return (per_sample * sample_weight).sum() / sample_weight.sum()
 
 
 def _mlp(n_features, hidden_layer_sizes, n_outputs, activation="relu", dropout=0.0,

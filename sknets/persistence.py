@@ -500,9 +500,9 @@ def _load(path, device):
     if not isinstance(fitted, dict):
         raise ModelFileError("The model file has no fitted-attributes record.")
     classes = _decode_array(fitted.get("classes_"), "classes_")
-    if classes.ndim != 1 or len(classes) < 2 or len(np.unique(classes)) != len(
+    if classes.ndim != 1 or len(classes) < 1 or len(np.unique(classes)) != len(
             classes):
-        raise ModelFileError("The model file's classes_ are not 2 or more distinct "
+        raise ModelFileError("The model file's classes_ are not 1 or more distinct "
                              "labels.")
     estimator.classes_ = classes
     estimator.n_features_in_ = _field(fitted, "n_features_in_",
@@ -525,8 +525,10 @@ def _load(path, device):
         estimator.image_shape_ = tuple(shape)
 
     class_weight = tensors.get("criterion.class_weight")
-    if class_weight is not None and (class_weight.shape != (len(classes),)
-                                     or class_weight.dtype != torch.float32):
+    expected = (2 if len(classes) == 1 else len(classes),)
+    if class_weight is not None and (class_weight.shape != expected
+                                     or class_weight.dtype != getattr(
+                                         torch, estimator.dtype)):
         raise ModelFileError("The model file's class weights do not match classes_.")
     _check_tensors({} if class_weight is None else {"class_weight": class_weight},
                    tensors, "criterion")
@@ -541,7 +543,7 @@ def _load(path, device):
             None, device, seed=0,
             class_weight=None if class_weight is None else class_weight.tolist())
         with torch.device("meta"):
-            module = build_module(spec.module)
+            module = build_module(spec.module).to(spec.torch_dtype)
     except ValueError as exc:
         raise ModelFileError(f"The model file's parameters describe no valid "
                              f"network: {exc}") from exc

@@ -8,17 +8,25 @@ CNNClassifierTorch. Flat rows are read as images as the CNN reads them:
 perfect square.
 """
 
+import math
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    OneToOneFeatureMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._images import as_layout, validate_images
+from ._docs import DocLinkMixin
+from ._images import as_layout, check_not_sparse, host_tensor, validate_images
 
 __all__ = [
     "DilateImages",
@@ -39,9 +47,13 @@ def _size_pair(size, name):
                      f"positive ints, got {size!r}.")
 
 
-class _ImageTransformer(TransformerMixin, BaseEstimator):
+class _ImageTransformer(DocLinkMixin, TransformerMixin, BaseEstimator):
     # Subclasses implement _fit(images) and _transform(images) on float32
-    # (N, C, H, W) arrays.
+    # (N, C, H, W) arrays. A stateless one (_stateless = True) learns nothing
+    # in fit but X's layout, and transforms without being fitted (scikit-
+    # learn's requires_fit tag).
+
+    _stateless = False
 
     def _image_shape_param(self):
         return getattr(self, "image_shape", None)
@@ -85,17 +97,36 @@ width) or (n_samples, channels, height, width)
         X_new : ndarray
             float32, flat if X was flat, images if X was images.
         """
-        check_is_fitted(self)
+        if not self._stateless:
+            check_is_fitted(self)
         images, _, ndim = validate_images(self, X, reset=False,
                                           image_shape=self._image_shape_param())
-        return as_layout(self._transform(images), ndim)
+        output = as_layout(self._transform(images), ndim)
+        if output.ndim > 2 and _container(self) != "default":
+            raise ValueError(
+                f"{type(self).__name__} was set to output "
+                f"{_container(self)!r} containers, which hold flat rows, but X "
+                f"holds images of shape {X.shape[1:]}. Give flat rows (with "
+                "image_shape), or set_output(transform='default').")
+        return output
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         tags.input_tags.sparse = False
         tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.requires_fit = not self._stateless
         return tags
+
+
+def _container(transformer):
+    # The container set_output asked for: 'default', 'pandas' or 'polars'.
+    config = getattr(transformer, "_sklearn_output_config", {})
+    dense = config.get("transform")
+    if dense is None:
+        from sklearn import get_config
+        dense = get_config()["transform_output"]
+    return dense
 
 
 def _max_value(images, max_value):
@@ -106,8 +137,11 @@ def _max_value(images, max_value):
     return 255.0 if images.size and float(images.max()) > 1.5 else 1.0
 
 
-class ImageResizer(_ImageTransformer):
+class ImageResizer(ClassNamePrefixFeaturesOutMixin, _ImageTransformer):
     """Resize images with bilinear interpolation, as torchvision does.
+
+    Stateless: ``transform`` needs no ``fit``. Its output features are named
+    ``imageresizer0``, ``imageresizer1``, ... (``get_feature_names_out``).
 
     Parameters
     ----------
@@ -143,6 +177,8 @@ class ImageResizer(_ImageTransformer):
         "antialias": ["boolean"],
     }
 
+    _stateless = True
+
     def __init__(self, size=(28, 28), image_shape=None, antialias=True):
         self.size = size
         self.image_shape = image_shape
@@ -151,12 +187,17 @@ class ImageResizer(_ImageTransformer):
     def _fit(self, images):
         _size_pair(self.size, "size")
 
+    @property
+    def _n_features_out(self):
+        # Values per output sample (get_feature_names_out names them).
+        return self.image_shape_[0] * math.prod(_size_pair(self.size, "size"))
+
     def _transform(self, images):
         size = _size_pair(self.size, "size")
         chunks = []
         with torch.inference_mode():
             for start in range(0, len(images), 4096):
-                chunk = torch.from_numpy(images[start:start + 4096])  # (B, C, H, W)
+                chunk = host_tensor(images[start:start + 4096])  # (B, C, H, W)
                 chunks.append(F.interpolate(chunk, size=size, mode="bilinear",
                                             align_corners=False,
                                             antialias=self.antialias).numpy())
@@ -165,7 +206,7 @@ class ImageResizer(_ImageTransformer):
         return np.concatenate(chunks)
 
 
-class InvertImages(_ImageTransformer):
+class InvertImages(OneToOneFeatureMixin, _ImageTransformer):
     """Invert pixel values: dark strokes on light paper become light on dark.
 
     Parameters
@@ -173,6 +214,9 @@ class InvertImages(_ImageTransformer):
     max_value : 'auto' or float, default='auto'
         Pixels become ``max_value - x``. 'auto' uses 255 when the training
         data has values above 1.5 (8-bit images), else 1.
+    image_shape : tuple or None, default=None
+        (channels, height, width) or (height, width) of flat input rows; None
+        reads a perfect-square pixel count as a square one-channel image.
 
     Attributes
     ----------
@@ -193,10 +237,12 @@ class InvertImages(_ImageTransformer):
 
     _parameter_constraints: dict = {
         "max_value": [StrOptions({"auto"}), Real],
+        "image_shape": ["array-like", None],
     }
 
-    def __init__(self, max_value="auto"):
+    def __init__(self, max_value="auto", image_shape=None):
         self.max_value = max_value
+        self.image_shape = image_shape
 
     def _fit(self, images):
         self.max_value_ = _max_value(images, self.max_value)
@@ -205,7 +251,7 @@ class InvertImages(_ImageTransformer):
         return np.float32(self.max_value_) - images
 
 
-class PixelScaler(_ImageTransformer):
+class PixelScaler(OneToOneFeatureMixin, _ImageTransformer):
     """Scale pixels to [0, 1], or standardise them per channel.
 
     Parameters
@@ -218,6 +264,11 @@ class PixelScaler(_ImageTransformer):
     max_value : 'auto' or float, default='auto'
         The pixel value that maps to 1. 'auto' uses 255 when the training
         data has values above 1.5, else 1.
+    image_shape : tuple or None, default=None
+        (channels, height, width) or (height, width) of flat input rows, so
+        that 'standard' finds each channel's pixels (flat RGB rows from
+        ``load_image_folder(grayscale=False)``: ``(3, height, width)``);
+        None reads a perfect-square pixel count as a square one-channel image.
 
     Attributes
     ----------
@@ -241,11 +292,13 @@ class PixelScaler(_ImageTransformer):
     _parameter_constraints: dict = {
         "method": [StrOptions({"unit", "standard"})],
         "max_value": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+        "image_shape": ["array-like", None],
     }
 
-    def __init__(self, method="unit", max_value="auto"):
+    def __init__(self, method="unit", max_value="auto", image_shape=None):
         self.method = method
         self.max_value = max_value
+        self.image_shape = image_shape
 
     def _fit(self, images):
         self.max_value_ = _max_value(images, self.max_value)
@@ -265,11 +318,11 @@ class PixelScaler(_ImageTransformer):
         return scaled
 
 
-class DilateImages(_ImageTransformer):
+class DilateImages(OneToOneFeatureMixin, _ImageTransformer):
     """Grey dilation: each pixel becomes the maximum of its neighbourhood.
 
     Thickens light strokes on a dark background (after ``InvertImages``), as
-    in the Bangla-digit study.
+    in the Bangla-digit study. Stateless: ``transform`` needs no ``fit``.
 
     Parameters
     ----------
@@ -305,6 +358,8 @@ class DilateImages(_ImageTransformer):
         "image_shape": ["array-like", None],
     }
 
+    _stateless = True
+
     def __init__(self, size=2, image_shape=None):
         self.size = size
         self.image_shape = image_shape
@@ -322,11 +377,11 @@ class DilateImages(_ImageTransformer):
                                      origin=origin)
 
 
-class ImageFlattener(_ImageTransformer):
+class ImageFlattener(OneToOneFeatureMixin, _ImageTransformer):
     """Flatten images to rows of pixels, (n_samples, channels * height * width).
 
     For estimators that take flat features (MLPClassifierTorch, scikit-learn's)
-    after image transformers.
+    after image transformers. Stateless: ``transform`` needs no ``fit``.
 
     Attributes
     ----------
@@ -344,6 +399,7 @@ class ImageFlattener(_ImageTransformer):
     """
 
     _parameter_constraints: dict = {}
+    _stateless = True
 
     def transform(self, X):
         """Flatten X.
@@ -359,8 +415,9 @@ width) or (n_samples, channels, height, width)
         X_new : ndarray of shape (n_samples, `n_features_in_`)
             float32 rows.
         """
-        X_new = super().transform(X)
-        return X_new.reshape(len(X_new), -1)
+        check_not_sparse(X)
+        images, _, _ = validate_images(self, X, reset=False)
+        return images.reshape(len(images), -1)
 
     def _transform(self, images):
         return images

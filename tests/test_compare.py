@@ -590,3 +590,38 @@ def test_a_damaged_run_file_is_a_clear_error(tmp_path, digits_600, capsys, damag
     with pytest.raises(ValueError, match=r"run(\.json is (unreadable|damaged)| holds "
                                          "a run on other data)"):
         compare(estimator, {"alpha": [0.1]}, X, y, output_dir=output, verbose=False)
+
+
+def test_sample_weights_train_and_score_every_candidate(tmp_path, digits_600):
+    # The fits train on the weights (zero-weight rows left out) and the
+    # validation scores are weighted; other weights are another study.
+    from sklearn.metrics import accuracy_score
+
+    from sknets.compare._runner import make_study
+
+    X, y = digits_600
+    w = np.random.RandomState(0).randint(0, 3, len(y)).astype(float)
+    estimator = MLPClassifierTorch((16,), max_iter=3, random_state=0, device="cpu")
+    grid = {"alpha": [1e-4, 1e-1]}
+    result = compare(estimator, grid, X, y, output_dir=tmp_path / "w",
+                     verbose=False, sample_weight=w)
+    study = make_study(X, y, None, None, cv="holdout", scoring=None,
+                       refit="f1_macro", test_size=0.2, validation_size=0.2,
+                       random_state=0, class_names=None, sample_weight=w)
+    best = result.best_estimator_
+    assert best.t_ == 3 * int((study.sample_weight > 0).sum())
+    weighted = accuracy_score(study.y_val, best.predict(study.X_val),
+                              sample_weight=study.sample_weight_val)
+    assert result.results.loc[0, "mean_accuracy"] == pytest.approx(weighted,
+                                                                   abs=1e-12)
+    unweighted = accuracy_score(study.y_val, best.predict(study.X_val))
+    assert weighted != pytest.approx(unweighted, abs=1e-6)
+    assert best.history_[-1]["valid_accuracy"] == pytest.approx(weighted,
+                                                                abs=1e-12)
+    with pytest.raises(ValueError, match="holds a run on other data"):
+        compare(estimator, grid, X, y, output_dir=tmp_path / "w", verbose=False,
+                sample_weight=np.ones(len(y)))
+    folds = compare(estimator, grid, X, y, cv=3, output_dir=tmp_path / "cv",
+                    verbose=False, sample_weight=w)
+    assert folds.best_estimator_.t_ == 3 * int((study.sample_weight > 0).sum()
+                                               + (study.sample_weight_val > 0).sum())

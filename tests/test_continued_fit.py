@@ -77,6 +77,7 @@ MLP_CHANGES = [
     ("class_weight", None, {0: 3.0}, None),
     ("device", "cpu", "auto" if not torch.cuda.is_available() else "cpu", None),
     ("n_threads", None, 1, None),
+    ("dtype", "float32", "float64", "dtype"),
 ]
 
 

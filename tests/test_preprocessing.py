@@ -1,6 +1,7 @@
 """Image transformers: pixel values, layouts, and pipelines into the CNN."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.pipeline import make_pipeline
 
@@ -103,3 +104,57 @@ def test_seed_000_pipeline_into_the_cnn(small_digits):
     # Flat rows go through the same pipeline and give the same predictions.
     flat = to_paper(X_test).reshape(len(X_test), -1)
     np.testing.assert_array_equal(pipe.predict(flat), pipe.predict(to_paper(X_test)))
+
+
+def test_standard_scaling_of_flat_rgb_rows_is_per_channel():
+    # Flat RGB rows (as load_image_folder(grayscale=False) gives them) with
+    # image_shape: each channel's own mean and std, as on the images.
+    rng = np.random.RandomState(0)
+    images = np.stack([rng.rand(40, 6, 6) * 50, rng.rand(40, 6, 6) * 200 + 50,
+                       rng.rand(40, 6, 6) * 10], axis=1)  # (40, 3, 6, 6)
+    flat = images.reshape(40, -1)
+    scaler = PixelScaler(method="standard", image_shape=(3, 6, 6)).fit(flat)
+    on_images = PixelScaler(method="standard").fit(images)
+    np.testing.assert_allclose(scaler.mean_, on_images.mean_, rtol=1e-6)
+    Z = scaler.transform(flat).reshape(40, 3, 6, 6)
+    np.testing.assert_allclose(Z.mean(axis=(0, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(Z.std(axis=(0, 2, 3)), 1, atol=1e-5)
+    # Without image_shape, 108 values are one channel of 1 x 108 pixels.
+    assert PixelScaler(method="standard").fit(flat).mean_.shape == (1,)
+    inverted = InvertImages(image_shape=(3, 6, 6)).fit(flat)
+    assert inverted.image_shape_ == (3, 6, 6)
+    np.testing.assert_array_equal(inverted.transform(flat),
+                                  np.float32(255) - flat.astype(np.float32))
+
+
+def test_pandas_output_through_a_pipeline_of_image_transformers():
+    # set_output(transform='pandas') names every column, through the chain.
+    X = pd.DataFrame(np.random.RandomState(0).rand(5, 64) * 255,
+                     columns=[f"px{i}" for i in range(64)])
+    pipe = make_pipeline(InvertImages(), PixelScaler(), DilateImages(2),
+                         ImageResizer((4, 4)), ImageFlattener())
+    pipe.set_output(transform="pandas")
+    out = pipe.fit_transform(X)
+    assert isinstance(out, pd.DataFrame) and out.shape == (5, 16)
+    assert list(out.columns) == [f"imageresizer{i}" for i in range(16)]
+    first = pipe[:3].transform(X)
+    assert list(first.columns) == list(X.columns)
+    plain = make_pipeline(InvertImages(), PixelScaler(), DilateImages(2))
+    np.testing.assert_array_equal(first.to_numpy(), plain.fit_transform(X.to_numpy()))
+    # Images cannot be table rows: the error says what to change.
+    with pytest.raises(ValueError, match="flat rows"):
+        InvertImages().set_output(transform="pandas").fit_transform(
+            np.random.RandomState(0).rand(3, 8, 8))
+
+
+def test_stateless_transformers_need_no_fit():
+    # Resizing, dilation and flattening learn nothing: their tags say so and
+    # transform works unfitted, equal to the fitted transform.
+    X = np.random.RandomState(0).rand(4, 8, 8)
+    for make in (lambda: ImageResizer(4), lambda: DilateImages(2), ImageFlattener):
+        transformer = make()
+        assert transformer.__sklearn_tags__().requires_fit is False
+        np.testing.assert_array_equal(transformer.transform(X),
+                                      make().fit(X).transform(X))
+    for fitted in (InvertImages(), PixelScaler()):
+        assert fitted.__sklearn_tags__().requires_fit is True

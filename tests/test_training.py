@@ -20,18 +20,18 @@ def test_batches_cover_every_sample_once():
     # A shuffled epoch visits each sample exactly once, in a new order.
     data = TensorData(torch.arange(10.0).reshape(10, 1), torch.arange(10))
     iterator = BatchIterator(data, batch_size=3, shuffle=True, seed=0)
-    epochs = [torch.cat([yb for _, yb in iterator]) for _ in range(2)]
+    epochs = [torch.cat([yb for _, yb, _ in iterator]) for _ in range(2)]
     for order in epochs:
         assert sorted(order.tolist()) == list(range(10))
     assert not torch.equal(epochs[0], epochs[1])
-    assert [len(yb) for _, yb in iterator] == [3, 3, 3, 1]
+    assert [len(yb) for _, yb, _ in iterator] == [3, 3, 3, 1]
 
 
 def test_single_sample_last_batch_is_dropped_when_asked():
     # For batch normalisation, a last batch of one sample is left out.
     data = TensorData(torch.zeros(7, 2), torch.arange(7))
     iterator = BatchIterator(data, batch_size=3, drop_single=True)
-    assert [len(yb) for _, yb in iterator] == [3, 3] and len(iterator) == 2
+    assert [len(yb) for _, yb, _ in iterator] == [3, 3] and len(iterator) == 2
 
 
 def test_penalty_gradient_matches_autograd():
@@ -151,13 +151,13 @@ def test_shuffling_is_seeded_and_the_last_batch_is_partial():
     # The same seed gives the same order; another seed another one; 10
     # samples in batches of 4 end with a batch of 2.
     data = TensorData(torch.arange(10.0).reshape(10, 1), torch.arange(10))
-    orders = [torch.cat([yb for _, yb in BatchIterator(data, 4, True, seed)])
+    orders = [torch.cat([yb for _, yb, _ in BatchIterator(data, 4, True, seed)])
               for seed in (1, 1, 2)]
     assert torch.equal(orders[0], orders[1]) and not torch.equal(orders[0],
                                                                  orders[2])
-    sizes = [len(yb) for _, yb in BatchIterator(data, 4, True, 1)]
+    sizes = [len(yb) for _, yb, _ in BatchIterator(data, 4, True, 1)]
     assert sizes == [4, 4, 2]
-    unshuffled = torch.cat([yb for _, yb in BatchIterator(data, 4)])
+    unshuffled = torch.cat([yb for _, yb, _ in BatchIterator(data, 4)])
     assert unshuffled.tolist() == list(range(10))
 
 
@@ -187,11 +187,11 @@ def test_batches_of_a_split_visit_only_its_rows():
     assert len(data) == 5
     for shuffle in (True, False):
         batches = list(BatchIterator(data, batch_size=2, shuffle=shuffle, seed=0))
-        order = torch.cat([yb for _, yb in batches])
+        order = torch.cat([yb for _, yb, _ in batches])
         assert sorted(order.tolist()) == [0, 2, 4, 7, 9]
-        features = torch.cat([Xb[:, 0] for Xb, _ in batches])
+        features = torch.cat([Xb[:, 0] for Xb, _, _ in batches])
         assert torch.equal(features.long(), order)
-    assert [yb.tolist() for _, yb in BatchIterator(data, 2)] == [[7, 2], [9, 4], [0]]
+    assert [yb.tolist() for _, yb, _ in BatchIterator(data, 2)] == [[7, 2], [9, 4], [0]]
 
 
 def test_epoch_sums_stay_small_however_many_batches():
@@ -273,3 +273,19 @@ def test_lean_step_trains_exactly_as_torchs_step(params, monkeypatch):
     for k in state_b:
         for name, value in state_b[k].items():
             assert torch.equal(state_a[k][name], value)
+
+
+def test_batches_carry_the_weights_of_their_rows():
+    # Weights are indexed like y: each batch's weights are its rows' own, on
+    # every path (shuffled split, plain slices).
+    rows = torch.tensor([7, 2, 9, 4, 0])
+    weight = torch.arange(10.0) / 10
+    data = TensorData(torch.arange(10.0).reshape(10, 1), torch.arange(10), rows,
+                      weight)
+    for shuffle in (True, False):
+        for Xb, yb, wb in BatchIterator(data, batch_size=2, shuffle=shuffle, seed=0):
+            assert torch.equal(wb, yb / 10) and torch.equal(Xb[:, 0].long(), yb)
+    whole = TensorData(torch.zeros(4, 1), torch.arange(4), weight=torch.ones(4))
+    assert [wb.tolist() for _, _, wb in BatchIterator(whole, 3)] == [[1, 1, 1], [1]]
+    assert all(wb is None for _, _, wb in BatchIterator(
+        TensorData(torch.zeros(4, 1), torch.arange(4)), 3))

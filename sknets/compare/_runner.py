@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
+from sklearn import config_context
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, UndefinedMetricWarning
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import ParameterGrid, StratifiedKFold, train_test_split
+from sklearn.utils.validation import _check_sample_weight
 from tqdm.auto import tqdm
 
 from ..metrics import evaluate, make_scoring, parameter_rows
@@ -93,6 +95,8 @@ class Study:
     classes: np.ndarray
     class_names: list | None = None
     data_summary: list | None = None  # lines saying what data was read
+    sample_weight: np.ndarray | None = None  # of the rows of X
+    sample_weight_val: np.ndarray | None = None  # of the rows of X_val
 
     @property
     def folds(self):
@@ -103,31 +107,47 @@ class Study:
         return self.protocol["refit"]
 
 
+def _split(X, y, w, size, random_state):
+    # A stratified split of X, y and their weights (when there are any).
+    arrays = (X, y) if w is None else (X, y, w)
+    parts = train_test_split(*arrays, test_size=size, stratify=y,
+                             random_state=random_state)
+    if w is None:
+        parts += [None, None]
+    X, X_out, y, y_out, w, w_out = parts
+    return X, X_out, y, y_out, w, w_out
+
+
 def make_study(X, y, X_test, y_test, *, cv, scoring, refit, test_size,
-               validation_size, random_state, class_names, data_summary=None):
+               validation_size, random_state, class_names, data_summary=None,
+               sample_weight=None):
     """Split the data as the protocol says and check the protocol's values."""
     if cv != "holdout" and not (isinstance(cv, int) and not isinstance(cv, bool)
                                 and cv >= 2):
         raise ValueError(f"cv must be 'holdout' or an int >= 2, got {cv!r}.")
     X, y = np.asarray(X), np.asarray(y)
+    w = None
+    if sample_weight is not None:
+        w = _check_sample_weight(sample_weight, np.arange(len(y)),
+                                 ensure_non_negative=True)
     if X_test is None:
-        X, X_test, y, y_test = train_test_split(
-            X, y, test_size=test_size, stratify=y, random_state=random_state)
+        X, X_test, y, y_test, w, _ = _split(X, y, w, test_size, random_state)
     X_test, y_test = np.asarray(X_test), np.asarray(y_test)
     classes = np.unique(y)
     scoring = make_scoring(classes) if scoring is None else dict(scoring)
     if refit not in scoring:
         raise ValueError(f"refit={refit!r} is not one of the metrics {list(scoring)}.")
-    X_val = y_val = None
+    X_val = y_val = w_val = None
     if cv == "holdout":
-        X, X_val, y, y_val = train_test_split(
-            X, y, test_size=validation_size, stratify=y, random_state=random_state)
+        X, X_val, y, y_val, w, w_val = _split(X, y, w, validation_size,
+                                              random_state)
     protocol = {"cv": cv, "validation_size": validation_size,
                 "random_state": random_state, "refit": refit,
                 "metrics": list(scoring)}
     return Study(X, y, X_test, y_test, X_val, y_val, protocol, scoring, classes,
                  None if class_names is None else [str(n) for n in class_names],
-                 None if data_summary is None else [str(s) for s in data_summary])
+                 None if data_summary is None else [str(s) for s in data_summary],
+                 w, w_val)
 
 
 def _fingerprint(estimator, study):
@@ -135,6 +155,9 @@ def _fingerprint(estimator, study):
     arrays = (study.X, study.y, study.X_test, study.y_test)
     if study.X_val is not None:
         arrays += (study.X_val, study.y_val)
+    if study.sample_weight is not None:  # other weights are another study
+        arrays += (study.sample_weight,) + (
+            () if study.sample_weight_val is None else (study.sample_weight_val,))
     for array in arrays:
         array = np.ascontiguousarray(array)
         digest.update(str((array.shape, array.dtype.str)).encode())
@@ -257,8 +280,13 @@ class _Outcome:
     fit_time: float
 
 
-def _score(model, error, fit_time, X_val, y_val, scoring, *, validation):
-    """The outcome of one finished fit: its status and, when done, its scores."""
+def _score(model, error, fit_time, X_val, y_val, scoring, *, validation,
+           sample_weight=None):
+    """The outcome of one finished fit: its status and, when done, its scores.
+
+    With ``sample_weight`` (of the rows of X_val) every scorer weights its
+    score by it.
+    """
     if isinstance(error, NoFiniteWeightsError):
         return _Outcome(DIVERGED, None, None, fit_time)
     if error is not None:
@@ -272,9 +300,14 @@ def _score(model, error, fit_time, X_val, y_val, scoring, *, validation):
         status = DIVERGED
     scores = None
     if status == DONE:
-        with warnings.catch_warnings():
+        weights = {} if sample_weight is None else {"sample_weight": sample_weight}
+        # The weights go to every scorer, whether or not metadata routing is
+        # on: the study asks for weighted scores.
+        with warnings.catch_warnings(), config_context(
+                enable_metadata_routing=False):
             warnings.simplefilter("ignore", UndefinedMetricWarning)
-            scores = check_scoring(model, scoring=scoring)(model, X_val, y_val)
+            scores = check_scoring(model, scoring=scoring)(model, X_val, y_val,
+                                                           **weights)
     return _Outcome(status, model, scores, fit_time)
 
 
@@ -330,14 +363,21 @@ def run_group(estimator, group, study):
                    for params in group for _ in splits]
         fitted = fit_on_folds(
             members, study.X, study.y, [train for _ in group for train, _ in splits],
-            validation_data=(study.X_val, study.y_val) if holdout else None)
+            validation_data=((study.X_val, study.y_val) if study.sample_weight_val
+                             is None else (study.X_val, study.y_val,
+                                           study.sample_weight_val))
+            if holdout else None,
+            sample_weight=study.sample_weight)
         outcomes = []
+        w = study.sample_weight
         for k, (model, error, fit_time) in enumerate(fitted):
             test = splits[k % len(splits)][1]
-            X_val, y_val = ((study.X_val, study.y_val) if holdout
-                            else (study.X[test], study.y[test]))
+            X_val, y_val, w_val = ((study.X_val, study.y_val, study.sample_weight_val)
+                                   if holdout else (study.X[test], study.y[test],
+                                                    None if w is None else w[test]))
             outcomes.append(_score(model, error, fit_time, X_val, y_val,
-                                   study.scoring, validation=holdout))
+                                   study.scoring, validation=holdout,
+                                   sample_weight=w_val))
     n = len(splits)
     return [(_record(params, outcomes[c * n:(c + 1) * n], study.scoring),
              outcomes[c * n].model) for c, params in enumerate(group)]
@@ -486,7 +526,8 @@ def rank(run_record, records):
 def _refit(estimator, params, study):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = clone(estimator).set_params(**params).fit(study.X, study.y)
+        model = clone(estimator).set_params(**params).fit(
+            study.X, study.y, sample_weight=study.sample_weight)
     if model.interrupted_:
         raise KeyboardInterrupt
     return model
@@ -588,7 +629,7 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
             cv="holdout", scoring=None, refit="f1_macro", n_jobs=None,
             output_dir="runs/compare", test_size=0.2, validation_size=0.2,
             random_state=0, save_all=False, class_names=None, data_summary=None,
-            client=None, verbose=True):
+            client=None, verbose=True, sample_weight=None):
     """Compare the candidates of a parameter grid and write a report.
 
     Parameters
@@ -635,6 +676,11 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
         threads it has; the models come back to this process to be saved.
     verbose : bool, default=True
         Show progress bars (candidates, and epochs when fitting one at a time).
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the rows of X: every fit trains with them (see
+        ``MLPClassifierTorch.fit``) and every candidate's validation or fold
+        scores are weighted by them. The test evaluation counts each test
+        sample once.
 
     Returns
     -------
@@ -670,7 +716,7 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
     study = make_study(X, y, X_test, y_test, cv=cv, scoring=scoring, refit=refit,
                        test_size=test_size, validation_size=validation_size,
                        random_state=random_state, class_names=class_names,
-                       data_summary=data_summary)
+                       data_summary=data_summary, sample_weight=sample_weight)
     folder = RunFolder(output_dir)
     folder.check_writable()
     with folder.locked():

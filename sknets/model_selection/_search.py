@@ -24,6 +24,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _check_method_params, _num_samples
 
 from .._base import BaseTorchClassifier, _fork_devices, resolve_device
+from .._docs import DocLinkMixin
 from ..training import flush_denormal, intra_op_threads
 from ..training.fused import STACKABLE_PARAMS, fusion_key, train_together
 from ..training.spec import freeze
@@ -53,11 +54,12 @@ def fusable(estimator, fit_params=None):
     Returns
     -------
     fusable : bool
-        True for an sknets estimator fitted without fit parameters and
-        without per-epoch output; a ``Pipeline`` or any other estimator is
-        fitted on its own.
+        True for an sknets estimator fitted without fit parameters other
+        than ``sample_weight`` and without per-epoch output; a ``Pipeline``
+        or any other estimator is fitted on its own.
     """
-    return (isinstance(estimator, BaseTorchClassifier) and not fit_params
+    return (isinstance(estimator, BaseTorchClassifier)
+            and set(fit_params or ()) <= {"sample_weight"}
             and not estimator.verbose)
 
 
@@ -73,20 +75,21 @@ def _set_rng_state(device, state):
         torch.cuda.set_rng_state(state[1], _fork_devices(device)[0])
 
 
-def _plan(estimator, X, y, rows, device, X_placed, validation_data):
+def _plan(estimator, X, y, rows, device, X_placed, validation_data, sample_weight):
     # The plan, and torch's RNG state after it: a fit trained on its own
     # continues from it (dropout), as its separate fit would.
     with torch.random.fork_rng(devices=_fork_devices(device)):
         plan = estimator._plan_fit(X, y, device=device, rows=rows,
-                                   X_placed=X_placed,
+                                   X_placed=X_placed, sample_weight=sample_weight,
                                    validation_data=validation_data)
         return plan, _rng_state(device)
 
 
-def fit_on_folds(estimators, X, y, rows, validation_data=None):
+def fit_on_folds(estimators, X, y, rows, validation_data=None, sample_weight=None):
     """Fit sknets estimators on subsets of the rows of one dataset, fused.
 
-    Each estimator is fitted as ``estimator.fit(X[r], y[r])`` would fit it,
+    Each estimator is fitted as ``estimator.fit(X[r], y[r],
+    sample_weight=sample_weight[r])`` would fit it,
     for its rows ``r``; fits whose parameters differ only in
     ``STACKABLE_PARAMS`` (and that give equal network, solver, batch size and
     device) train together as one stacked network. X is validated and placed
@@ -103,8 +106,10 @@ def fit_on_folds(estimators, X, y, rows, validation_data=None):
         Its labels.
     rows : list of array-like of int
         The rows each estimator trains on.
-    validation_data : tuple (X_val, y_val) or None, default=None
+    validation_data : tuple or None, default=None
         A fixed validation set for every fit, as ``fit`` takes it.
+    sample_weight : array-like of shape (n_samples,) or None, default=None
+        Weights of the rows of X; each fit takes those of its rows.
 
     Returns
     -------
@@ -139,6 +144,7 @@ def fit_on_folds(estimators, X, y, rows, validation_data=None):
     before = set(vars(first))
     try:
         X_arr, y_arr = first._validate_Xy(X, y, reset=True)
+        sample_weight = first._validate_sample_weight(sample_weight, X_arr)
         device = resolve_device(first.device)
     except Exception as exc:  # every fit fails as the first one's would
         return [(None, exc, time.perf_counter() - tic) for _ in estimators]
@@ -147,8 +153,8 @@ def fit_on_folds(estimators, X, y, rows, validation_data=None):
         # Converted once: each fit's own check then finds float32 rows that it
         # does not copy. Bad validation data is left to that check's message.
         try:
-            X_val, y_val = validation_data
-            validation_data = (first._validate_X(X_val, reset=False), y_val)
+            X_val, *rest = validation_data
+            validation_data = (first._validate_X(X_val, reset=False), *rest)
         except (TypeError, ValueError):
             pass
     X_placed = first._place(X_arr, device)
@@ -158,8 +164,13 @@ def fit_on_folds(estimators, X, y, rows, validation_data=None):
         try:
             est._validate_params()
             vars(est).update(copy.deepcopy(validated))
-            plans[i], rng_states[i] = _plan(est, X_arr, y_arr, np.asarray(r),
-                                            device, X_placed, validation_data)
+            r = np.asarray(r)
+            if sample_weight is not None:
+                # Each fit's own check, on its rows' weights (all zero, ...).
+                est._validate_sample_weight(sample_weight[r], r)
+            plans[i], rng_states[i] = _plan(est, X_arr, y_arr, r, device,
+                                            X_placed, validation_data,
+                                            sample_weight)
         except Exception as exc:
             results[i][1] = exc
         results[i][2] += time.perf_counter() - tic
@@ -209,11 +220,12 @@ def _error_scores(scorer, error_score, return_train_score):
     return test, (copy.copy(test) if return_train_score else None)
 
 
-def _fit_unit(estimators, X, y, tasks, scorer, score_params, return_train_score,
-              error_score):
+def _fit_unit(estimators, X, y, tasks, scorer, fit_params, score_params,
+              return_train_score, error_score):
     # One dispatch unit of a fused search: estimators of one parameter group,
     # fitted together, then scored as scikit-learn's _fit_and_score scores.
-    fitted = fit_on_folds(estimators, X, y, [train for train, _ in tasks])
+    fitted = fit_on_folds(estimators, X, y, [train for train, _ in tasks],
+                          sample_weight=(fit_params or {}).get("sample_weight"))
     out = [None] * len(tasks)
     # The fits of one fold share its test rows: sliced once, fold by fold
     # (never two folds' copies at once).
@@ -325,7 +337,7 @@ def _units(groups, n_jobs, cost=lambda item: 1.0):
     return sorted(units, key=unit_cost, reverse=True)
 
 
-class _FusedSearchMixin:
+class _FusedSearchMixin(DocLinkMixin):
     # Replaces scikit-learn's fit when fuse=True; the candidates, results,
     # ranking and refit stay scikit-learn's own.
 
@@ -459,7 +471,8 @@ class _FusedSearchMixin:
                        cost=lambda item: fit_cost(item[1], n_features))
         jobs = [delayed(_fit_unit)(
             [est for _, est in unit], X, y, [tasks[t][1][1] for t, _ in unit],
-            scorers, score_params, self.return_train_score, self.error_score)
+            scorers, fit_params, score_params, self.return_train_score,
+            self.error_score)
             for unit in units]
         jobs += [delayed(_fit_and_score)(
             clone(base_estimator), X, y, train=tasks[t][1][1][0],

@@ -8,7 +8,7 @@ __all__ = ["BatchIterator", "TensorData"]
 
 
 class TensorData(torch.utils.data.Dataset):
-    """Features and encoded targets held as two tensors, and the rows to use.
+    """Features, encoded targets and sample weights as tensors, and the rows to use.
 
     Parameters
     ----------
@@ -19,6 +19,9 @@ class TensorData(torch.utils.data.Dataset):
     indices : torch.Tensor of shape (n_used,) or None, default=None
         The rows that form the dataset (a training split taken without
         copying X); None means all of them.
+    weight : torch.Tensor of shape (n_samples,) or None, default=None
+        float32 sample weights, aligned with ``y`` (indexed by the same
+        rows); None means every sample weighs 1.
 
     Examples
     --------
@@ -29,10 +32,11 @@ class TensorData(torch.utils.data.Dataset):
     (2, 4)
     """
 
-    def __init__(self, X, y, indices=None):
+    def __init__(self, X, y, indices=None, weight=None):
         self.X = X
         self.y = y
         self.indices = indices
+        self.weight = weight
 
     def __len__(self):
         return len(self.y) if self.indices is None else len(self.indices)
@@ -73,8 +77,9 @@ class _HostBatches:
 class BatchIterator:
     """Mini-batches as index slices of a ``TensorData``.
 
-    One random permutation per epoch, then each batch is ``X[idx]`` for a slice
-    ``idx`` of it: no per-sample ``__getitem__``, no collation, no worker
+    One random permutation per epoch, then each batch is ``(X[idx], y[idx],
+    weight[idx])`` for a slice ``idx`` of it (the weights None when the data
+    has none): no per-sample ``__getitem__``, no collation, no worker
     processes. When X lives on the host and ``device`` is an accelerator (a
     training set too large for the device), each batch is gathered into a
     pinned buffer and copied to the device without blocking.
@@ -100,7 +105,7 @@ class BatchIterator:
     >>> import torch
     >>> from sknets.training import BatchIterator, TensorData
     >>> data = TensorData(torch.zeros(5, 2), torch.arange(5))
-    >>> [len(yb) for _, yb in BatchIterator(data, batch_size=2)]
+    >>> [len(yb) for _, yb, _ in BatchIterator(data, batch_size=2)]
     [2, 2, 1]
     """
 
@@ -149,7 +154,7 @@ class BatchIterator:
         return self._order(n, self.dataset.X.device)[:self._stop(n)]
 
     def __iter__(self):
-        X, y = self.dataset.X, self.dataset.y
+        X, y, w = self.dataset.X, self.dataset.y, self.dataset.weight
         n = len(self.dataset)
         stop = self._stop(n)
         if X.device != self.device:
@@ -157,15 +162,18 @@ class BatchIterator:
             order = self._order(n, X.device)
             for start in range(0, stop, self.batch_size):
                 idx = order[start:start + self.batch_size]
-                yield gather(idx), y[idx.to(y.device, non_blocking=True)]
+                idx_y = idx.to(y.device, non_blocking=True)
+                yield gather(idx), y[idx_y], None if w is None else w[idx_y]
             return
         if not self.shuffle and self.dataset.indices is None:
             for start in range(0, stop, self.batch_size):
                 end = min(start + self.batch_size, stop)
-                yield X[start:end], y[start:end]  # views, no copy
+                # views, no copy
+                yield X[start:end], y[start:end], None if w is None else w[start:end]
             return
         order = self._order(n, X.device)
         for start in range(0, stop, self.batch_size):
             idx = order[start:start + self.batch_size]
             # index_select: half the time of X[idx] for a batch of rows
-            yield X.index_select(0, idx), y.index_select(0, idx)  # (B, ...), (B,)
+            yield (X.index_select(0, idx), y.index_select(0, idx),  # (B, ...), (B,)
+                   None if w is None else w.index_select(0, idx))

@@ -21,7 +21,7 @@ __all__ = ["build_net", "continue_net"]
 
 def _criterion(spec):
     class_weight = None if spec.class_weight is None else torch.tensor(
-        spec.class_weight, dtype=torch.float32)
+        spec.class_weight, dtype=spec.torch_dtype)
     return ClassificationLoss(spec.loss, class_weight)
 
 
@@ -72,7 +72,9 @@ def build_net(spec, module=None):
     (True, torch.Size([8, 4]), 16)
     """
     if module is None:
-        module = build_module(spec.module)
+        # Initialised in float32 and then cast: a float64 net starts from
+        # the float32 net's weights.
+        module = build_module(spec.module).to(spec.torch_dtype)
     schedule = LearningRateSchedule(spec.schedule)
     monitor = ConvergenceMonitor(spec.stopping)
     net = SknetsNet(
@@ -176,6 +178,13 @@ def continue_net(net, spec, *, restart):
     ValueError: hidden_layer_sizes changed from (8,) to (16,) since the last fit, ...
     """
     before = net.spec_
+    if spec.dtype != before.dtype:
+        raise ValueError(
+            f"dtype changed from {before.dtype!r} to {spec.dtype!r} since the last "
+            "fit; a continued fit keeps the trained weights and optimizer state "
+            "in their precision. Set warm_start=False (or start partial_fit on a "
+            "new estimator) to train in the new precision, or restore the "
+            "previous value.")
     if str(net.device) != spec.device:
         _move(net, spec.device)
     swapped = spec.module != before.module

@@ -54,7 +54,8 @@ def fusion_key(spec):
     -------
     key : tuple or None
         Fits with equal keys can be stacked; None means the fit trains on its
-        own (a network kind that is not stacked, or per-epoch output).
+        own (a network kind that is not stacked, per-epoch output, or
+        float64).
 
     Examples
     --------
@@ -71,7 +72,8 @@ def fusion_key(spec):
     >>> fusion_key(spec(batch_size=10)) == fusion_key(spec(batch_size=20))
     False
     """
-    if spec.module.kind != "mlp" or spec.verbose or spec.epoch_progress:
+    if (spec.module.kind != "mlp" or spec.verbose or spec.epoch_progress
+            or spec.dtype != "float32"):
         return None
     module = tuple((k, v) for k, v in spec.module.params
                    if k not in _STACKABLE_MODULE_ARGS)
@@ -277,6 +279,11 @@ class _Stack:
             bn = members[0].bn[0]
             self.bn_eps, self.bn_momentum = bn.eps, bn.momentum
         self.Y = torch.stack([m.plan.train.y for m in members])  # (M, N)
+        # Sample weights (M, N), when any fit has them (ones for the others).
+        weights = [m.plan.train.weight for m in members]
+        self.W = None if all(w is None for w in weights) else torch.stack([
+            torch.ones_like(self.Y[0], dtype=torch.float32) if w is None else w
+            for w in weights])
         specs = [m.spec for m in members]
         self.losses = {}
         for i, s in enumerate(specs):
@@ -304,6 +311,8 @@ class _Stack:
             self.streams = [self.streams[i] for i in kept]
         self.running = [tuple(t[index] for t in r) for r in self.running]
         self.Y = self.Y[index]
+        if self.W is not None:
+            self.W = self.W[index]
         self.class_weight = self.class_weight[index]
         self.alpha = self.alpha[index]
         self.optimizer.keep(index)
@@ -478,11 +487,18 @@ def _train_epoch(stack, generator):
             *idx.shape, *stack.X.shape[1:])  # (M', B, F)
         Y = stack.Y if rows is None else stack.Y[rows]
         yb = Y.gather(1, idx)  # (M', B)
+        wb = total = None
+        if stack.W is not None:  # sample weights: each model's weighted mean
+            W = stack.W if rows is None else stack.W[rows]
+            wb = W.gather(1, idx) if mask is None else W.gather(1, idx) * mask
+            total = wb.sum(1)  # (M',) each batch's weight sum
         for p in stack.params:
             p.grad = None  # backward's gradient is then taken over, not added
         logits = stack.forward(Xb, rows, mask, n, generator)
         per_sample = stack.per_sample_loss(logits, yb, rows)
-        if mask is None:
+        if wb is not None:
+            losses = (per_sample * wb).sum(1) / total
+        elif mask is None:
             losses = per_sample.mean(1)  # (M',)
         else:
             losses = (per_sample * mask).sum(1) / n
@@ -491,7 +507,9 @@ def _train_epoch(stack, generator):
         if stack.penalty:
             alpha = stack.alpha if rows is None else stack.alpha[rows]
             with torch.no_grad():
-                scale = alpha / n  # the L2 term's gradient, added directly
+                # the L2 term's gradient, added directly; scikit-learn
+                # divides by the batch's size, or its weight sum
+                scale = alpha / (n if total is None else total)
                 for k in stack.penalized:
                     p = stack.params[k]
                     w = p.detach() if rows is None else p.detach()[rows]

@@ -29,15 +29,19 @@ class NonFiniteInput(ValueError):
     """
 
 
-def _macro_f1(y_true, y_pred, n_classes):
+def _macro_f1(y_true, y_pred, n_classes, sample_weight=None):
     # Macro-F1 over the classes present in y_true or y_pred, as scikit-learn's
-    # f1_score(average="macro") computes it.
-    confusion = torch.bincount(y_true * n_classes + y_pred, minlength=n_classes ** 2)
+    # f1_score(average="macro", sample_weight=...) computes it.
+    cells = y_true * n_classes + y_pred
+    counts = torch.bincount(cells, minlength=n_classes ** 2)
+    confusion = counts if sample_weight is None else torch.bincount(
+        cells, weights=sample_weight.double(), minlength=n_classes ** 2)
     confusion = confusion.reshape(n_classes, n_classes).double()  # (true, pred)
+    counts = counts.reshape(n_classes, n_classes)
+    present = (counts.sum(1) + counts.sum(0)) > 0
     tp = confusion.diagonal()
     support, predicted = confusion.sum(1), confusion.sum(0)
-    present = (support + predicted) > 0
-    f1 = 2 * tp / (support + predicted).clamp(min=1)
+    f1 = 2 * tp / (support + predicted).clamp(min=torch.finfo(torch.float64).tiny)
     return float(f1[present].mean())
 
 
@@ -124,11 +128,17 @@ class SknetsNet(NeuralNetClassifier):
         return loss
 
     @torch.no_grad()
-    def _add_penalty_gradient(self, weights, batch_size):
+    def _add_penalty_gradient(self, weights, total):
         # The gradient of 0.5 * scale * ||W||^2 is scale * W: added to the
         # gradients directly, in one fused call, instead of through autograd.
-        scale = self.alpha / batch_size
-        torch._foreach_add_([w.grad for w in weights], weights, alpha=scale)
+        # ``total`` is the batch's size, or its weight sum (a tensor: read
+        # without synchronising the device), as scikit-learn divides by it.
+        scale = self.alpha / total
+        grads = [w.grad for w in weights]
+        if torch.is_tensor(scale):
+            torch._foreach_add_(grads, torch._foreach_mul(weights, scale))
+        else:
+            torch._foreach_add_(grads, weights, alpha=scale)
         norms = torch.stack(torch._foreach_norm(weights))
         return 0.5 * scale * norms.pow(2).sum()
 
@@ -211,15 +221,16 @@ class SknetsNet(NeuralNetClassifier):
         # gathered once (LeanStep). Gradients are set to None, not zeroed:
         # backward then hands its gradient tensors over without a pass.
         step, params = None, list(module.parameters())
-        for Xb, yb in iterator:
+        for Xb, yb, wb in iterator:
             for p in params:
                 p.grad = None
             logits = module(Xb)  # (B, C)
-            loss = self.criterion_(logits, yb)
+            loss = self.criterion_(logits, yb, wb)
             loss.backward()
             loss = loss.detach()
             if penalized:
-                loss = loss + self._add_penalty_gradient(penalized, len(yb))
+                loss = loss + self._add_penalty_gradient(
+                    penalized, len(yb) if wb is None else wb.sum())
             if step is None:
                 optimizer.step()
                 step = LeanStep.of(optimizer) or optimizer.step
@@ -318,15 +329,19 @@ class SknetsNet(NeuralNetClassifier):
         return torch.cat(chunks)
 
     def _validation_epoch(self, data):
+        # Loss, accuracy and macro-F1, weighted by the sample weights of the
+        # validation rows when they have any (as scikit-learn scores them).
         logits = self.predict_logits(data.X)  # (N, C)
+        w = data.weight
         with torch.inference_mode():
-            loss = self.criterion_(logits, data.y)
+            loss = self.criterion_(logits, data.y, w)
             pred = logits.argmax(1)
-            accuracy = (pred == data.y).double().mean()
+            hits = (pred == data.y).double()
+            accuracy = hits.mean() if w is None else (hits * w).sum() / w.sum()
         self.history.record("valid_loss", float(loss))
         self.history.record("valid_accuracy", float(accuracy))
         self.history.record("valid_f1_macro",
-                            _macro_f1(data.y, pred, logits.shape[1]))
+                            _macro_f1(data.y, pred, logits.shape[1], w))
 
 
 class _EpochSums:

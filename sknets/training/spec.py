@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
+import torch
 
 __all__ = [
     "ModuleSpec",
@@ -256,6 +257,8 @@ class TrainingSpec:
         Show a progress bar over epochs (set by ``sknets.compare``).
     predict_chunk : int
         Rows per forward pass when predicting on the CPU.
+    dtype : str
+        'float32' or 'float64': the precision of the network and its data.
     """
 
     module: ModuleSpec
@@ -274,6 +277,12 @@ class TrainingSpec:
     verbose: int
     epoch_progress: bool
     predict_chunk: int
+    dtype: str = "float32"
+
+    @property
+    def torch_dtype(self):
+        """The torch dtype of ``dtype``."""
+        return getattr(torch, self.dtype)
 
     @classmethod
     def from_params(cls, params, *, module, n_samples, device, seed,
@@ -368,4 +377,5 @@ class TrainingSpec:
             verbose=int(p["verbose"]),
             epoch_progress=bool(epoch_progress),
             predict_chunk=int(predict_chunk),
+            dtype=str(p.get("dtype", "float32")),
         )
