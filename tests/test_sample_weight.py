@@ -9,7 +9,7 @@ import sklearn
 import torch
 from sklearn import model_selection as sk
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning, UnsetMetadataPassedError
+from sklearn.exceptions import UnsetMetadataPassedError
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import cross_validate, train_test_split
 from sklearn.pipeline import make_pipeline
@@ -26,11 +26,7 @@ def fast(**params):
     return MLPClassifierTorch(**{**FAST, **params})
 
 
-@pytest.fixture(autouse=True)
-def _quiet_convergence():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
 def _weights(n, seed=0, high=4):
