@@ -173,6 +173,24 @@ _TRAINING_PARAMETERS_DOC = """\
         - 'exponential', multiplied by ``lr_gamma`` every epoch.
         - 'cosine', cosine annealing from ``learning_rate_init`` to 0 over
           ``max_iter`` epochs.
+        - 'plateau', constant while the monitored score improves; each time
+          it stalls for more than ``n_iter_no_change`` epochs the rate is
+          multiplied by ``lr_gamma``, and training stops once it is below
+          1e-6 (any solver; torch's ReduceLROnPlateau). The monitored score
+          is the validation accuracy with early stopping or ``fit``'s
+          ``validation_data``, else the training loss. For a rate that
+          follows the training's progress instead of a fixed plan.
+        - 'onecycle', torch's OneCycleLR per epoch: up from
+          ``learning_rate_init / 25`` to ``learning_rate_init`` over the
+          first 30% of ``max_iter``, then cosine annealing down to
+          ``learning_rate_init / 25e4``. For fast training with a high peak
+          rate.
+
+    lr_warmup : int, default=0
+        Epochs of linear warm-up in front of any schedule: epoch ``e <
+        lr_warmup`` trains at ``(e + 1) / (lr_warmup + 1)`` of the
+        schedule's rate. For high rates or batch normalisation, whose first
+        updates can otherwise diverge.
 
     learning_rate_init : float, default=0.001
         The initial learning rate.
@@ -234,7 +252,17 @@ _TRAINING_PARAMETERS_DOC = """\
         Epochs between two decays of the 'step' schedule.
 
     lr_gamma : float, default=0.1
-        Decay factor of the 'step' and 'exponential' schedules.
+        Decay factor of the 'step', 'exponential' and 'plateau' schedules.
+
+    max_grad_norm : float or None, default=None
+        Clip the gradient of each step (the L2 term included) to this total
+        norm over all parameters (torch's ``clip_grad_norm_``). For training
+        whose loss spikes or diverges on rare large gradients.
+
+    label_smoothing : float, default=0.0
+        With ``loss='cross_entropy'``: the targets put ``1 - label_smoothing``
+        on the true class and spread ``label_smoothing`` evenly over all
+        classes (torch's formula). Against over-confident predictions.
 
     loss : str, default='cross_entropy'
         The training loss. Whatever the loss, ``predict_proba`` is the
@@ -416,6 +444,9 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         ],
         "lr_step_size": [Interval(Integral, 1, None, closed="left")],
         "lr_gamma": [Interval(Real, 0, 1, closed="right")],
+        "lr_warmup": [Interval(Integral, 0, None, closed="left")],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "loss": [StrOptions(set(LOSSES))],
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
         "batch_norm": ["boolean"],

@@ -103,6 +103,9 @@ class MLPClassifierTorch(BaseTorchClassifier):
         n_iter_no_change=10,
         lr_step_size=10,
         lr_gamma=0.1,
+        lr_warmup=0,
+        max_grad_norm=None,
+        label_smoothing=0.0,
         loss="cross_entropy",
         weight_init="xavier_uniform",
         class_weight=None,
@@ -136,6 +139,9 @@ class MLPClassifierTorch(BaseTorchClassifier):
         self.n_iter_no_change = n_iter_no_change
         self.lr_step_size = lr_step_size
         self.lr_gamma = lr_gamma
+        self.lr_warmup = lr_warmup
+        self.max_grad_norm = max_grad_norm
+        self.label_smoothing = label_smoothing
         self.loss = loss
         self.weight_init = weight_init
         self.class_weight = class_weight

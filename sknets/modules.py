@@ -525,8 +525,9 @@ class CNNModule(nn.Sequential):
         self.feature_shape = shape
 
 
-def _cross_entropy(logits, y):
-    return F.cross_entropy(logits, y, reduction="none")
+def _cross_entropy(logits, y, label_smoothing=0.0):
+    return F.cross_entropy(logits, y, reduction="none",
+                           label_smoothing=label_smoothing)
 
 
 def _one_hot_error(logits, y, power):
@@ -573,6 +574,9 @@ class ClassificationLoss(nn.Module):
         Multiplies the loss of each sample by the weight of its class (and
         by its sample weight: the two combine multiplicatively; the mean is
         over the sample weights alone).
+    label_smoothing : float, default=0.0
+        Label smoothing of the 'cross_entropy' loss (torch's formula); the
+        other losses take none.
 
     Examples
     --------
@@ -583,14 +587,16 @@ class ClassificationLoss(nn.Module):
     0.25
     """
 
-    def __init__(self, loss="cross_entropy", class_weight=None):
+    def __init__(self, loss="cross_entropy", class_weight=None, label_smoothing=0.0):
         super().__init__()
         self.loss = loss
+        self.label_smoothing = label_smoothing
         self._per_sample = LOSSES[loss]
         self.register_buffer("class_weight", class_weight)
 
     def forward(self, logits, y, sample_weight=None):
-        per_sample = self._per_sample(logits, y)  # (N,)
+        per_sample = (self._per_sample(logits, y) if not self.label_smoothing
+                      else self._per_sample(logits, y, self.label_smoothing))  # (N,)
         if self.class_weight is not None:
             per_sample = per_sample * self.class_weight[y]
         if sample_weight is None:

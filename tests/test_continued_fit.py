@@ -78,6 +78,9 @@ MLP_CHANGES = [
     ("device", "cpu", "auto" if not torch.cuda.is_available() else "cpu", None),
     ("n_threads", None, 1, None),
     ("dtype", "float32", "float64", "dtype"),
+    ("lr_warmup", 0, 2, None),
+    ("max_grad_norm", None, 1.0, None),
+    ("label_smoothing", 0.0, 0.1, None),
 ]
 
 

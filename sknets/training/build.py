@@ -22,7 +22,7 @@ __all__ = ["build_net", "continue_net"]
 def _criterion(spec):
     class_weight = None if spec.class_weight is None else torch.tensor(
         spec.class_weight, dtype=spec.torch_dtype)
-    return ClassificationLoss(spec.loss, class_weight)
+    return ClassificationLoss(spec.loss, class_weight, spec.label_smoothing)
 
 
 def _callbacks(net, spec):
@@ -39,6 +39,7 @@ def _set_loop(net, spec):
     net.iterator_train__drop_single = spec.drop_single
     net.iterator_train__device = spec.device
     net.alpha = spec.alpha
+    net.max_grad_norm = spec.max_grad_norm
     net.predict_chunk = spec.predict_chunk
     net.optimizer = OptimizerFactory(spec.optimizer)
     net.lr = spec.optimizer.learning_rate_init

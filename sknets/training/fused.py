@@ -19,6 +19,7 @@ they are its separate fit's masks; on other devices they come from one
 generator for the whole stack.
 """
 
+import math
 import time
 
 import torch
@@ -35,6 +36,7 @@ STACKABLE_PARAMS = frozenset({
     "nesterovs_momentum", "learning_rate", "power_t", "lr_step_size", "lr_gamma",
     "loss", "class_weight", "random_state", "weight_init", "dropout", "max_iter",
     "tol", "n_iter_no_change", "early_stopping", "validation_fraction", "shuffle",
+    "lr_warmup", "max_grad_norm", "label_smoothing",
 })
 
 # Network arguments that may differ within a stack (the rest of the
@@ -285,13 +287,14 @@ class _Stack:
             torch.ones_like(self.Y[0], dtype=torch.float32) if w is None else w
             for w in weights])
         specs = [m.spec for m in members]
-        self.losses = {}
-        for i, s in enumerate(specs):
-            self.losses.setdefault(s.loss, []).append(i)
+        self._group_losses()
         n_classes = 2 if self.binary else first["n_outputs"]
         self.class_weight = _column(
             [s.class_weight or (1.0,) * n_classes for s in specs], device)
         self.alpha = _column([s.alpha for s in specs], device)
+        # Each model's gradient-norm bound (inf: not clipped).
+        self.max_norm = _column([math.inf if s.max_grad_norm is None
+                                 else s.max_grad_norm for s in specs], device)
         self._flags()
         fused = bool(members[0].net.optimizer_.param_groups[0].get("fused"))
         self.optimizer = _StackedOptimizer(
@@ -315,16 +318,23 @@ class _Stack:
             self.W = self.W[index]
         self.class_weight = self.class_weight[index]
         self.alpha = self.alpha[index]
+        self.max_norm = self.max_norm[index]
         self.optimizer.keep(index)
         self._flags()
+        self._group_losses()
+
+    def _group_losses(self):
+        # The models of each (loss, label smoothing): one call each.
         self.losses = {}
         for i, m in enumerate(self.members):
-            self.losses.setdefault(m.spec.loss, []).append(i)
+            self.losses.setdefault((m.spec.loss, m.spec.label_smoothing),
+                                   []).append(i)
 
     def _flags(self):
         # What the steps of the stack need, decided once, not per batch.
         self.has_dropout = [any(p > 0 for p in rates) for rates in self.rates]
         self.penalty = bool((self.alpha > 0).any())
+        self.clipped = bool(torch.isfinite(self.max_norm).any())
         self.weighted = bool((self.class_weight != 1).any())
 
     def _batch_norm(self, h, layer, params, rows, mask, n):
@@ -399,7 +409,7 @@ class _Stack:
                                            enumerate(rows.tolist())}
         n_models, size, n_classes = logits.shape
         parts = []
-        for name, models in self.losses.items():
+        for (name, smoothing), models in self.losses.items():
             if index is not None:
                 models = [index[i] for i in models if i in index]
                 if not models:
@@ -409,7 +419,8 @@ class _Stack:
             else:
                 sel = torch.tensor(models, device=logits.device)
                 sel_logits, sel_y = logits[sel], yb[sel]
-            loss = LOSSES[name](sel_logits.reshape(-1, n_classes), sel_y.reshape(-1))
+            args = (sel_logits.reshape(-1, n_classes), sel_y.reshape(-1))
+            loss = LOSSES[name](*args, smoothing) if smoothing else LOSSES[name](*args)
             parts.append((models, loss.view(len(models), size)))
         if len(parts) == 1 and len(parts[0][0]) == n_models:
             per_sample = parts[0][1]
@@ -421,6 +432,19 @@ class _Stack:
             return per_sample
         weight = self.class_weight if rows is None else self.class_weight[rows]
         return per_sample * weight.gather(1, yb)
+
+    @torch.no_grad()
+    def clip_gradients(self):
+        # Each model's gradient scaled to at most its max_grad_norm, as
+        # torch's clip_grad_norm_ scales a single model's (the L2 term's
+        # gradient included).
+        grads = [p.grad for p in self.params]
+        norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1)
+                             for g in grads], dim=1)  # (M, n_params)
+        total = torch.linalg.vector_norm(norms, dim=1)  # (M,)
+        coef = (self.max_norm / (total + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(coef.view(-1, *[1] * (g.dim() - 1)))
 
     def to_members(self):
         # Write the stack's weights and statistics into each net's module.
@@ -519,6 +543,8 @@ def _train_epoch(stack, generator):
                         p.grad.index_add_(0, rows, scale.view(-1, 1, 1) * w)
                     norm = torch.linalg.vector_norm(w, dim=(1, 2))
                     losses = losses + 0.5 * scale * norm.square()
+        if stack.clipped:
+            stack.clip_gradients()
         stack.optimizer.step([p.grad for p in stack.params],
                              None if rows is None else set(rows.tolist()))
         with torch.no_grad():

@@ -66,6 +66,9 @@ class SknetsNet(NeuralNetClassifier):
     predict_chunk : int, default=256
         Rows per forward pass when predicting on the CPU (see
         ``predict_logits``).
+    max_grad_norm : float or None, default=None
+        Clip each step's gradient (the L2 term's included) to this total
+        norm over all parameters; None does not clip.
 
     Attributes
     ----------
@@ -88,9 +91,11 @@ class SknetsNet(NeuralNetClassifier):
     ('SknetsNet', 2, 1)
     """
 
-    def __init__(self, *args, alpha=0.0, predict_chunk=256, **kwargs):
+    def __init__(self, *args, alpha=0.0, predict_chunk=256, max_grad_norm=None,
+                 **kwargs):
         self.alpha = alpha
         self.predict_chunk = predict_chunk
+        self.max_grad_norm = max_grad_norm
         super().__init__(*args, **kwargs)
 
     def get_default_callbacks(self):
@@ -221,6 +226,7 @@ class SknetsNet(NeuralNetClassifier):
         # gathered once (LeanStep). Gradients are set to None, not zeroed:
         # backward then hands its gradient tensors over without a pass.
         step, params = None, list(module.parameters())
+        max_grad_norm = getattr(self, "max_grad_norm", None)
         for Xb, yb, wb in iterator:
             for p in params:
                 p.grad = None
@@ -231,6 +237,8 @@ class SknetsNet(NeuralNetClassifier):
             if penalized:
                 loss = loss + self._add_penalty_gradient(
                     penalized, len(yb) if wb is None else wb.sum())
+            if max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(params, max_grad_norm, foreach=True)
             if step is None:
                 optimizer.step()
                 step = LeanStep.of(optimizer) or optimizer.step

@@ -4,7 +4,7 @@ import math
 
 from skorch.callbacks import Callback
 
-__all__ = ["LEARNING_RATE_SCHEDULES", "LearningRateSchedule"]
+__all__ = ["LEARNING_RATE_SCHEDULES", "PLATEAU_SCHEDULES", "LearningRateSchedule"]
 
 
 def _constant(spec, epoch, t, reductions):
@@ -35,6 +35,33 @@ def _cosine(spec, epoch, t, reductions):
         1.0 + math.cos(math.pi * min(epoch, spec.max_iter) / spec.max_iter))
 
 
+def _plateau(spec, epoch, t, reductions):
+    # Lowered by the factor gamma each time the stopping monitor reports a
+    # plateau of the monitored score (any solver).
+    return spec.learning_rate_init * spec.gamma ** reductions
+
+
+# torch's OneCycleLR defaults: a rise over the first 30% of the epochs from
+# init / 25 to init, then cosine annealing down to init / 25e4.
+_ONECYCLE_START, _ONECYCLE_DIV, _ONECYCLE_FINAL_DIV = 0.3, 25.0, 1e4
+
+
+def _onecycle(spec, epoch, t, reductions):
+    # torch's OneCycleLR (cosine) with one step per epoch and max_iter steps.
+    top = spec.learning_rate_init
+    low, final = top / _ONECYCLE_DIV, top / _ONECYCLE_DIV / _ONECYCLE_FINAL_DIV
+    peak = _ONECYCLE_START * spec.max_iter - 1  # the epoch of the top rate
+    last = spec.max_iter - 1
+    epoch = min(epoch, last)
+
+    def anneal(start, end, fraction):
+        return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * fraction))
+
+    if epoch <= peak:
+        return anneal(low, top, epoch / peak if peak > 0 else 1.0)
+    return anneal(top, final, (epoch - peak) / (last - peak) if last > peak else 1.0)
+
+
 # Each maps (ScheduleSpec, epochs done, samples seen, plateaus met) to the
 # learning rate of the next epoch.
 LEARNING_RATE_SCHEDULES = {
@@ -44,9 +71,15 @@ LEARNING_RATE_SCHEDULES = {
     "step": _step,
     "exponential": _exponential,
     "cosine": _cosine,
+    "plateau": _plateau,
+    "onecycle": _onecycle,
 }
 
-# Below this rate 'adaptive' stops instead of dividing again (scikit-learn's).
+# The schedules that answer a plateau by lowering the rate, not stopping.
+PLATEAU_SCHEDULES = ("adaptive", "plateau")
+
+# Below this rate 'adaptive' stops instead of dividing again (scikit-learn's);
+# so does 'plateau'.
 _ADAPTIVE_FLOOR = 1e-6
 
 
@@ -99,10 +132,21 @@ class LearningRateSchedule(Callback):
     def rate(self):
         """The learning rate of the next epoch.
 
+        During the first ``spec.warmup`` epochs the schedule's rate is
+        scaled by ``(epoch + 1) / (warmup + 1)``: a linear warm-up.
+
         Returns
         -------
         lr : float
         """
+        lr = LEARNING_RATE_SCHEDULES[self.spec.name](
+            self.spec, self.epoch_, self.t_, self.reductions_)
+        warmup = getattr(self.spec, "warmup", 0)
+        if self.epoch_ < warmup:
+            lr *= (self.epoch_ + 1) / (warmup + 1)
+        return lr
+
+    def _base_rate(self):
         return LEARNING_RATE_SCHEDULES[self.spec.name](
             self.spec, self.epoch_, self.t_, self.reductions_)
 
@@ -112,10 +156,13 @@ class LearningRateSchedule(Callback):
         Returns
         -------
         lowered : bool
-            True when the rate was divided by 5 ('adaptive' above 1e-6);
+            True when the rate was lowered ('adaptive' divides it by 5,
+            'plateau' multiplies it by ``lr_gamma``, while above 1e-6);
             False means the plateau should stop training.
         """
-        if self.spec.name != "adaptive" or self.rate() <= _ADAPTIVE_FLOOR:
+        # The floor to rounding: 1e-3 * 0.1 ** 3 is 1.0000000000000002e-06.
+        if (self.spec.name not in PLATEAU_SCHEDULES
+                or self._base_rate() <= _ADAPTIVE_FLOOR * (1 + 1e-9)):
             return False
         self.reductions_ += 1
         return True

@@ -184,9 +184,12 @@ class ScheduleSpec:
         become 'constant', as in scikit-learn.
     learning_rate_init, power_t, gamma : float
         The initial rate, the 'invscaling' exponent, the decay factor of
-        'step' and 'exponential'.
+        'step', 'exponential' and 'plateau'.
     step_size, max_iter : int
-        Epochs between two 'step' decays; the 'cosine' period.
+        Epochs between two 'step' decays; the 'cosine' and 'onecycle'
+        period.
+    warmup : int, default=0
+        Epochs of linear warm-up in front of any schedule.
     """
 
     name: str
@@ -195,6 +198,7 @@ class ScheduleSpec:
     step_size: int
     gamma: float
     max_iter: int
+    warmup: int = 0
 
 
 @dataclass(frozen=True)
@@ -212,12 +216,17 @@ class StoppingSpec:
         weights) instead of the training loss.
     verbose : bool
         Print why training stopped or the rate was lowered.
+    plateau : bool, default=False
+        The 'plateau' schedule is in effect: it watches the validation
+        accuracy whenever the epoch was validated (``validation_data``),
+        also without early stopping.
     """
 
     tol: float
     n_iter_no_change: float
     early_stopping: bool
     verbose: bool
+    plateau: bool = False
 
 
 @dataclass(frozen=True)
@@ -259,6 +268,10 @@ class TrainingSpec:
         Rows per forward pass when predicting on the CPU.
     dtype : str
         'float32' or 'float64': the precision of the network and its data.
+    label_smoothing : float
+        Cross-entropy's label smoothing (0 without).
+    max_grad_norm : float or None
+        The total gradient norm each step is clipped to; None does not clip.
     """
 
     module: ModuleSpec
@@ -278,6 +291,8 @@ class TrainingSpec:
     epoch_progress: bool
     predict_chunk: int
     dtype: str = "float32"
+    label_smoothing: float = 0.0
+    max_grad_norm: float | None = None
 
     @property
     def torch_dtype(self):
@@ -336,6 +351,13 @@ class TrainingSpec:
         if schedule in SGD_ONLY_SCHEDULES and solver != "sgd":
             schedule = "constant"
         adamw = solver == "adamw"
+        label_smoothing = float(p.get("label_smoothing", 0.0))
+        if label_smoothing > 0 and p["loss"] != "cross_entropy":
+            raise ValueError(
+                f"label_smoothing={label_smoothing:g} smooths the targets of the "
+                f"cross-entropy loss, but loss={p['loss']!r}. Set "
+                "loss='cross_entropy' or label_smoothing=0.")
+        max_grad_norm = p.get("max_grad_norm")
         return cls(
             module=module,
             loss=p["loss"],
@@ -359,6 +381,7 @@ class TrainingSpec:
                 step_size=int(p["lr_step_size"]),
                 gamma=float(p["lr_gamma"]),
                 max_iter=int(p["max_iter"]),
+                warmup=int(p.get("lr_warmup", 0)),
             ),
             stopping=StoppingSpec(
                 tol=float(p["tol"]),
@@ -367,6 +390,7 @@ class TrainingSpec:
                                   else float(p["n_iter_no_change"])),
                 early_stopping=bool(p["early_stopping"]),
                 verbose=bool(p["verbose"]),
+                plateau=schedule == "plateau",
             ),
             batch_size=batch_size,
             shuffle=bool(p["shuffle"]),
@@ -378,4 +402,6 @@ class TrainingSpec:
             epoch_progress=bool(epoch_progress),
             predict_chunk=int(predict_chunk),
             dtype=str(p.get("dtype", "float32")),
+            label_smoothing=label_smoothing,
+            max_grad_norm=None if max_grad_norm is None else float(max_grad_norm),
         )

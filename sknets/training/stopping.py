@@ -65,10 +65,11 @@ class ConvergenceMonitor(Callback):
     After each epoch, as scikit-learn's ``MLPClassifier`` does: without a
     validation split, an epoch whose training loss is not below
     ``best_loss_ - tol`` counts as no improvement; with one, an epoch whose
-    validation accuracy is not above ``best_validation_score_ + tol`` does.
-    More than ``n_iter_no_change`` such epochs in a row are a plateau: the
-    net's schedule is asked to lower the rate (``'adaptive'`` does), and
-    otherwise training stops.
+    validation accuracy is not above ``best_validation_score_ + tol`` does
+    (the 'plateau' schedule watches the validation accuracy of
+    ``validation_data`` too). More than ``n_iter_no_change`` such epochs in a
+    row are a plateau: the net's schedule is asked to lower the rate
+    ('adaptive' and 'plateau' do), and otherwise training stops.
 
     A training loss that is NaN or infinite stops training at once. The
     weights roll back to the last epoch's weights if a forward pass over the
@@ -156,21 +157,30 @@ class ConvergenceMonitor(Callback):
                            dataset_train)
             return
         self.last_state_ = _snapshot(net.module_)
-        if self.spec.early_stopping:
+        if not self.spec.early_stopping:
+            improved = loss <= self.best_loss_ - self.spec.tol
+            self.best_loss_ = min(self.best_loss_, loss)
+        if self._watches_validation(row):
             score = row["valid_accuracy"]
             improved = score >= self.best_validation_score_ + self.spec.tol
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
-                self.best_state_ = self.last_state_
-        else:
-            improved = loss <= self.best_loss_ - self.spec.tol
-            self.best_loss_ = min(self.best_loss_, loss)
+                if self.spec.early_stopping:
+                    self.best_state_ = self.last_state_
         self.no_improvement_count_ = 0 if improved else self.no_improvement_count_ + 1
         if self.no_improvement_count_ > self.spec.n_iter_no_change:
             self._plateau(net)
 
+    def _watches_validation(self, row):
+        # The validation accuracy with early stopping, and for the 'plateau'
+        # schedule whenever the epoch was validated (validation_data); else
+        # the training loss.
+        return self.spec.early_stopping or (
+            getattr(self.spec, "plateau", False) and "valid_accuracy" in row)
+
     def _plateau(self, net):
-        monitored = "Validation score" if self.spec.early_stopping else "Training loss"
+        monitored = ("Validation score" if self._watches_validation(net.history[-1])
+                     else "Training loss")
         message = (f"{monitored} did not improve more than tol={self.spec.tol:f} "
                    f"for {self.spec.n_iter_no_change} consecutive epochs.")
         if net.schedule_.reduce():
