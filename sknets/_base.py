@@ -39,6 +39,7 @@ from ._docs import DocLinkMixin
 from ._images import check_not_sparse, host_tensor
 from .modules import ACTIVATIONS, LOSSES, WEIGHT_INITS
 from .training import (
+    AUGMENT_PRESETS,
     LEARNING_RATE_SCHEDULES,
     SOLVERS,
     NoFiniteWeightsError,
@@ -259,6 +260,20 @@ _TRAINING_PARAMETERS_DOC = """\
         norm over all parameters (torch's ``clip_grad_norm_``). For training
         whose loss spikes or diverges on rare large gradients.
 
+    augment : None, 'light', 'strong' or dict, default=None
+        Move each training image at random, batch by batch, on the training
+        device: shifts, rotations, zooms and optionally elastic distortion
+        (``sknets.training.augment``). A dict sets the magnitudes: 'shift'
+        (largest translation, a fraction of the image), 'rotate' (degrees),
+        'scale' (largest relative zoom), 'elastic' (largest displacement in
+        pixels) and 'elastic_sigma' (its smoothness); 'light' is
+        ``{'shift': 0.08, 'rotate': 8, 'scale': 0.08}`` and 'strong' adds
+        elastic distortion of 1.5 pixels to larger moves. Only training
+        batches are moved, never predictions or validation scores; the moves
+        are reproducible with ``random_state``. An MLP's rows must be square
+        one-channel images. For small image datasets, where a network
+        memorises the training images.
+
     label_smoothing : float, default=0.0
         With ``loss='cross_entropy'``: the targets put ``1 - label_smoothing``
         on the true class and spread ``label_smoothing`` evenly over all
@@ -447,6 +462,7 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         "lr_warmup": [Interval(Integral, 0, None, closed="left")],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "augment": [None, StrOptions(set(AUGMENT_PRESETS)), dict],
         "loss": [StrOptions(set(LOSSES))],
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
         "batch_norm": ["boolean"],

@@ -106,6 +106,7 @@ class MLPClassifierTorch(BaseTorchClassifier):
         lr_warmup=0,
         max_grad_norm=None,
         label_smoothing=0.0,
+        augment=None,
         loss="cross_entropy",
         weight_init="xavier_uniform",
         class_weight=None,
@@ -142,6 +143,7 @@ class MLPClassifierTorch(BaseTorchClassifier):
         self.lr_warmup = lr_warmup
         self.max_grad_norm = max_grad_norm
         self.label_smoothing = label_smoothing
+        self.augment = augment
         self.loss = loss
         self.weight_init = weight_init
         self.class_weight = class_weight

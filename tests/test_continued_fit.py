@@ -81,6 +81,7 @@ MLP_CHANGES = [
     ("lr_warmup", 0, 2, None),
     ("max_grad_norm", None, 1.0, None),
     ("label_smoothing", 0.0, 0.1, None),
+    ("augment", None, "light", None),
 ]
 
 

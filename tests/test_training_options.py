@@ -131,3 +131,89 @@ def test_cnn_takes_the_new_options(small_digits):
                              max_grad_norm=1.0, label_smoothing=0.1, lr_warmup=1,
                              learning_rate="onecycle").fit(X[:200], y[:200])
     assert len(clf.loss_curve_) == 3 and np.isfinite(clf.loss_curve_).all()
+
+
+# -- augmentation -----------------------------------------------------------------
+
+
+def test_augmentation_moves_training_batches_but_never_predictions(small_digits):
+    # Training changes; predictions and validation scores are the network's
+    # own outputs on the images as given.
+    X, X_val, y, y_val = small_digits
+    params = dict(conv_layers=[(4, 3)], hidden_layer_sizes=(16,), max_iter=3,
+                  random_state=0, device="cpu")
+    plain = CNNClassifierTorch(**params).fit(X, y, validation_data=(X_val, y_val))
+    moved = CNNClassifierTorch(**params, augment="light").fit(
+        X, y, validation_data=(X_val, y_val))
+    assert moved.loss_curve_[0] != plain.loss_curve_[0]
+    assert not torch.equal(_weights(moved), _weights(plain))
+    with torch.no_grad():
+        logits = moved.net_.module_.eval()(torch.from_numpy(X_val).view(-1, 1, 8, 8))
+    np.testing.assert_allclose(moved.predict_proba(X_val),
+                               logits.double().softmax(1).numpy(), rtol=1e-5)
+    assert moved.history_[-1]["valid_accuracy"] == pytest.approx(
+        moved.score(X_val, y_val), abs=1e-12)
+    assert moved.predict_proba(X_val[:5]).tolist() == \
+        moved.predict_proba(X_val[:5]).tolist()
+
+
+def test_augmentation_is_reproducible_by_seed(small_digits):
+    X, _, y, _ = small_digits
+    first = fast(augment="strong", max_iter=2).fit(X, y)
+    again = fast(augment="strong", max_iter=2).fit(X, y)
+    other = fast(augment="strong", max_iter=2, random_state=1).fit(X, y)
+    assert torch.equal(_weights(first), _weights(again))
+    assert first.loss_curve_ == again.loss_curve_
+    assert other.loss_curve_ != first.loss_curve_
+    # The stream carries on across partial_fit calls, and through a pickle.
+    import pickle
+
+    a = fast(augment="light").partial_fit(X, y, classes=np.arange(10))
+    b = pickle.loads(pickle.dumps(a))
+    a.partial_fit(X, y)
+    b.partial_fit(X, y)
+    assert torch.equal(_weights(a), _weights(b))
+
+
+def test_a_shifted_one_pixel_image_moves_its_pixel():
+    # Each row keeps its own image (labels stay aligned): a single bright
+    # pixel lands within the largest shift of where it was, and moves.
+    from sknets.training import Augmenter, AugmentSpec
+
+    size, n = 16, 32
+    rng = np.random.RandomState(0)
+    where = rng.randint(5, 11, size=(n, 2))
+    images = torch.zeros(n, 1, size, size)
+    images[torch.arange(n), 0, where[:, 0], where[:, 1]] = 1.0
+    out = Augmenter(AugmentSpec(shift=0.125), (1, size, size), seed=0,
+                    device="cpu")(images)
+    assert out.shape == images.shape
+    grid = torch.arange(size, dtype=torch.float32)
+    mass = out.sum(dim=(1, 2, 3))
+    rows = (out[:, 0].sum(2) * grid).sum(1) / mass
+    cols = (out[:, 0].sum(1) * grid).sum(1) / mass
+    moved = np.hypot(rows.numpy() - where[:, 0], cols.numpy() - where[:, 1])
+    np.testing.assert_allclose(mass.numpy(), 1.0, atol=1e-5)  # no pixel lost
+    assert (np.abs(rows.numpy() - where[:, 0]) <= 2 + 1e-4).all()
+    assert (np.abs(cols.numpy() - where[:, 1]) <= 2 + 1e-4).all()
+    assert (moved > 0.1).mean() > 0.9
+    # Flat rows are moved as the same images.
+    flat = Augmenter(AugmentSpec(shift=0.125), (1, size, size), seed=0,
+                     device="cpu")(images.view(n, -1))
+    assert torch.equal(flat.view_as(out), out)
+
+
+@pytest.mark.parametrize("augment, match", [
+    ("heavy", "a str among"), ({"shear": 1.0}, "unknown key"),
+    ({"rotate": -5}, "finite number >= 0"), ({"shift": 1.5}, "below 1"),
+])
+def test_bad_augment_values_say_what_to_change(small_digits, augment, match):
+    X, _, y, _ = small_digits
+    with pytest.raises(ValueError, match=match):
+        fast(augment=augment).fit(X, y)
+
+
+def test_augmenting_an_mlp_needs_square_image_rows(small_digits):
+    X, _, y, _ = small_digits
+    with pytest.raises(ValueError, match="not a square one-channel image"):
+        fast(augment="light").fit(X[:, :60], y)

@@ -13,10 +13,13 @@
   divergence guard), ``DivergenceWarning`` and ``NoFiniteWeightsError``.
 - ``progress``: per-epoch lines and progress bars.
 - ``runtime``: thread count and subnormal flushing during fit and predict.
+- ``augment``: ``AugmentSpec`` and ``Augmenter``, training-time moves of
+  each batch's images.
 
 ``docs/architecture.md`` shows how they fit together.
 """
 
+from .augment import AUGMENT_PRESETS, Augmenter, AugmentSpec
 from .batches import BatchIterator, TensorData
 from .build import build_net, continue_net
 from .net import NonFiniteInput, SknetsNet
@@ -34,8 +37,11 @@ from .spec import (
 from .stopping import ConvergenceMonitor, DivergenceWarning, NoFiniteWeightsError
 
 __all__ = [
+    "AUGMENT_PRESETS",
     "LEARNING_RATE_SCHEDULES",
     "SOLVERS",
+    "AugmentSpec",
+    "Augmenter",
     "BatchIterator",
     "BatchProgressBar",
     "ConvergenceMonitor",

@@ -9,6 +9,7 @@ nets through ``build_net`` too.
 import torch
 
 from ..modules import ClassificationLoss, build_module
+from .augment import Augmenter
 from .batches import BatchIterator
 from .net import SknetsNet
 from .optimizers import OptimizerFactory
@@ -30,7 +31,7 @@ def _callbacks(net, spec):
             + progress_callbacks(spec.verbose, spec.epoch_progress))
 
 
-def _set_loop(net, spec):
+def _set_loop(net, spec, restart=True):
     # Values skorch keeps as plain attributes (the prefixed ones included).
     net.max_epochs = spec.max_iter
     net.batch_size = spec.batch_size
@@ -40,6 +41,15 @@ def _set_loop(net, spec):
     net.iterator_train__device = spec.device
     net.alpha = spec.alpha
     net.max_grad_norm = spec.max_grad_norm
+    # The augmentation's random stream carries on across partial_fit calls;
+    # a new fit (or new settings) starts a new one from the fit's seed.
+    previous = getattr(net, "augmenter_", None)
+    if spec.augment is None:
+        net.augmenter_ = None
+    elif (restart or previous is None or previous.spec != spec.augment
+          or previous.image_shape != spec.augment_shape):
+        net.augmenter_ = Augmenter(spec.augment, spec.augment_shape,
+                                   seed=spec.seed + 1, device=spec.device)
     net.predict_chunk = spec.predict_chunk
     net.optimizer = OptimizerFactory(spec.optimizer)
     net.lr = spec.optimizer.learning_rate_init
@@ -192,7 +202,7 @@ def continue_net(net, spec, *, restart):
     if swapped:
         _continued_module(net, before.module, spec.module)
     net.criterion = net.criterion_ = _criterion(spec).to(spec.device)
-    _set_loop(net, spec)
+    _set_loop(net, spec, restart)
     if restart or spec.optimizer.solver != before.optimizer.solver:
         net.initialize_optimizer()
     else:

@@ -56,8 +56,8 @@ def fusion_key(spec):
     -------
     key : tuple or None
         Fits with equal keys can be stacked; None means the fit trains on its
-        own (a network kind that is not stacked, per-epoch output, or
-        float64).
+        own (a network kind that is not stacked, per-epoch output, float64
+        or augmentation).
 
     Examples
     --------
@@ -75,7 +75,7 @@ def fusion_key(spec):
     False
     """
     if (spec.module.kind != "mlp" or spec.verbose or spec.epoch_progress
-            or spec.dtype != "float32"):
+            or spec.dtype != "float32" or spec.augment is not None):
         return None
     module = tuple((k, v) for k, v in spec.module.params
                    if k not in _STACKABLE_MODULE_ARGS)

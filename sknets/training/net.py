@@ -227,9 +227,12 @@ class SknetsNet(NeuralNetClassifier):
         # backward then hands its gradient tensors over without a pass.
         step, params = None, list(module.parameters())
         max_grad_norm = getattr(self, "max_grad_norm", None)
+        augment = getattr(self, "augmenter_", None)
         for Xb, yb, wb in iterator:
             for p in params:
                 p.grad = None
+            if augment is not None:  # training batches only
+                Xb = augment(Xb)
             logits = module(Xb)  # (B, C)
             loss = self.criterion_(logits, yb, wb)
             loss.backward()

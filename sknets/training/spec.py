@@ -7,12 +7,15 @@ reconfigured from the spec alone, on a first fit and on a continued one alike:
 no part of the engine reads the estimator.
 """
 
+import math
 import warnings
 from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
 import torch
+
+from .augment import AugmentSpec
 
 __all__ = [
     "ModuleSpec",
@@ -57,6 +60,22 @@ def freeze(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def _augment_shape(module):
+    # The images augmentation moves: the CNN's image_shape, or an MLP's
+    # rows read as a square one-channel image.
+    kwargs = module.kwargs
+    if kwargs.get("image_shape") is not None:
+        return tuple(kwargs["image_shape"])
+    n_features = kwargs.get("n_features")
+    side = math.isqrt(n_features) if n_features else 0
+    if side * side != n_features or side < 2:
+        raise ValueError(
+            f"augment moves images, but the {n_features} features of X are not a "
+            "square one-channel image. Use CNNClassifierTorch with image_shape "
+            "for other images, or set augment=None.")
+    return (1, side, side)
 
 
 def resolve_batch_size(batch_size, n_samples):
@@ -270,6 +289,10 @@ class TrainingSpec:
         'float32' or 'float64': the precision of the network and its data.
     label_smoothing : float
         Cross-entropy's label smoothing (0 without).
+    augment : AugmentSpec or None
+        Training-time augmentation of each batch; None without.
+    augment_shape : tuple of int or None
+        (channels, height, width) of the images augmentation moves.
     max_grad_norm : float or None
         The total gradient norm each step is clipped to; None does not clip.
     """
@@ -293,6 +316,8 @@ class TrainingSpec:
     dtype: str = "float32"
     label_smoothing: float = 0.0
     max_grad_norm: float | None = None
+    augment: AugmentSpec | None = None
+    augment_shape: tuple | None = None
 
     @property
     def torch_dtype(self):
@@ -358,6 +383,8 @@ class TrainingSpec:
                 f"cross-entropy loss, but loss={p['loss']!r}. Set "
                 "loss='cross_entropy' or label_smoothing=0.")
         max_grad_norm = p.get("max_grad_norm")
+        augment = AugmentSpec.of(p.get("augment"))
+        augment_shape = None if augment is None else _augment_shape(module)
         return cls(
             module=module,
             loss=p["loss"],
@@ -404,4 +431,6 @@ class TrainingSpec:
             dtype=str(p.get("dtype", "float32")),
             label_smoothing=label_smoothing,
             max_grad_norm=None if max_grad_norm is None else float(max_grad_norm),
+            augment=augment,
+            augment_shape=augment_shape,
         )
