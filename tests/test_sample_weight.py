@@ -129,7 +129,14 @@ def test_bad_sample_weights_are_refused_with_the_reason():
     w[val] = 0
     with pytest.raises(ValueError, match="validation split"):
         fast(early_stopping=True, validation_fraction=0.5).fit(X, y, sample_weight=w)
-    assert not hasattr(fast(), "net_")
+    # ... or the training rows weightless.
+    with pytest.raises(ValueError, match="zero for every training row"):
+        fast(early_stopping=True, validation_fraction=0.5).fit(
+            X, y, sample_weight=1.0 - w)
+    clf = fast()
+    with pytest.raises(ValueError):
+        clf.fit(X, y, sample_weight=-np.ones(20))
+    assert not hasattr(clf, "net_")
 
 
 def test_sample_weight_is_not_overwritten_and_accepts_lists(small_digits):
