@@ -7,13 +7,16 @@ and runs to the next marker. A script rewrites its own section and keeps the
 others as they are.
 """
 
+import argparse
 import platform
 import re
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 PATH = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 _MARKER = re.compile(r"^<!-- [^>]*: benchmarks/[\w.]+ -->$", re.MULTILINE)
@@ -47,6 +50,25 @@ def write_section(marker, text, path=PATH):
         parts.append((marker, text))
     path.write_text("\n".join(body.strip("\n") + "\n" for _, body in parts
                               if body.strip()))
+
+
+def parse_rounds(doc, rounds=3):
+    """The ``--quick`` / ``--rounds`` options every timing script takes.
+
+    Silences ConvergenceWarning (the fits stop at ``max_iter`` on purpose).
+
+    Returns
+    -------
+    args : argparse.Namespace
+    rounds : int
+        1 with ``--quick``, else ``--rounds``.
+    """
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, default=rounds)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    return args, 1 if args.quick else args.rounds
 
 
 def cpu_model():

@@ -15,17 +15,14 @@ digits upscaled to 28x28 and tiled. It prints the table and writes
 ``docs/performance.md``. The target is at most 15% of an epoch.
 """
 
-import argparse
 import json
 import statistics
 import time
-import warnings
 from pathlib import Path
 
 import torch
-from _common import write_section
+from _common import parse_rounds, write_section
 from bench_fused_search import fashion, machine
-from sklearn.exceptions import ConvergenceWarning
 
 from sknets import CNNClassifierTorch
 from sknets.training import Augmenter, AugmentSpec
@@ -55,12 +52,7 @@ def augment_only(X, augment, batch):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    warnings.simplefilter("ignore", ConvergenceWarning)
-    rounds = 1 if args.quick else args.rounds
+    args, rounds = parse_rounds(__doc__)
     X, y, source = fashion(2000 if args.quick else 10000)
     epoch_time(X[:400], y[:400], "light")  # warm-up
     times = {str(s): [] for s in SETTINGS}

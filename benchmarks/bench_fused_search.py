@@ -26,7 +26,6 @@ section of ``docs/performance.md``::
     python benchmarks/bench_fused_search.py --quick   # a smoke run
 """
 
-import argparse
 import json
 import os
 import platform
@@ -34,16 +33,14 @@ import statistics
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import sklearn
 import torch
-from _common import cpu_model, mlp_flops, sgemm_rate, write_section
+from _common import cpu_model, mlp_flops, parse_rounds, sgemm_rate, write_section
 from sklearn import model_selection as sk
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import ShuffleSplit
 
 import sknets
@@ -279,12 +276,7 @@ def markdown(results):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    warnings.simplefilter("ignore", ConvergenceWarning)
-    rounds = 1 if args.quick else args.rounds
+    args, rounds = parse_rounds(__doc__)
     # Warm the worker processes and torch once, outside the timings.
     X, y = load_digits(return_X_y=True)
     small = MLPClassifierTorch((8,), max_iter=1)
