@@ -28,6 +28,7 @@ __all__ = [
     "conv_blocks",
     "dense_layers",
     "init_weights",
+    "loss_function",
     "per_layer",
 ]
 
@@ -559,6 +560,26 @@ LOSSES = {
 }
 
 
+def loss_function(loss, label_smoothing=0.0):
+    """The per-sample loss ``f(logits, y) -> (N,)`` of a ``LOSSES`` key.
+
+    The one place where ``label_smoothing`` (cross-entropy only) is bound;
+    the criterion of a single fit and the fused stack both call it.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sknets.modules import loss_function
+    >>> f = loss_function("cross_entropy", 0.1)
+    >>> f(torch.zeros(2, 3), torch.tensor([0, 1])).shape
+    torch.Size([2])
+    """
+    per_sample = LOSSES[loss]
+    if not label_smoothing:
+        return per_sample
+    return lambda logits, y: per_sample(logits, y, label_smoothing)
+
+
 class ClassificationLoss(nn.Module):
     """Mean per-sample loss between logits and integer targets.
 
@@ -591,12 +612,11 @@ class ClassificationLoss(nn.Module):
         super().__init__()
         self.loss = loss
         self.label_smoothing = label_smoothing
-        self._per_sample = LOSSES[loss]
+        self._per_sample = loss_function(loss, label_smoothing)
         self.register_buffer("class_weight", class_weight)
 
     def forward(self, logits, y, sample_weight=None):
-        per_sample = (self._per_sample(logits, y) if not self.label_smoothing
-                      else self._per_sample(logits, y, self.label_smoothing))  # (N,)
+        per_sample = self._per_sample(logits, y)  # (N,)
         if self.class_weight is not None:
             per_sample = per_sample * self.class_weight[y]
         if sample_weight is None:

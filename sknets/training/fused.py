@@ -24,7 +24,7 @@ import time
 
 import torch
 
-from ..modules import ACTIVATIONS, LOSSES, per_layer
+from ..modules import ACTIVATIONS, loss_function, per_layer
 from .optimizers import SOLVER_STATE, functional_update
 
 __all__ = ["STACKABLE_PARAMS", "fusion_key", "train_together"]
@@ -419,8 +419,8 @@ class _Stack:
             else:
                 sel = torch.tensor(models, device=logits.device)
                 sel_logits, sel_y = logits[sel], yb[sel]
-            args = (sel_logits.reshape(-1, n_classes), sel_y.reshape(-1))
-            loss = LOSSES[name](*args, smoothing) if smoothing else LOSSES[name](*args)
+            loss = loss_function(name, smoothing)(sel_logits.reshape(-1, n_classes),
+                                                  sel_y.reshape(-1))
             parts.append((models, loss.view(len(models), size)))
         if len(parts) == 1 and len(parts[0][0]) == n_models:
             per_sample = parts[0][1]

@@ -139,8 +139,7 @@ class LearningRateSchedule(Callback):
         -------
         lr : float
         """
-        lr = LEARNING_RATE_SCHEDULES[self.spec.name](
-            self.spec, self.epoch_, self.t_, self.reductions_)
+        lr = self._base_rate()
         warmup = getattr(self.spec, "warmup", 0)
         if self.epoch_ < warmup:
             lr *= (self.epoch_ + 1) / (warmup + 1)
