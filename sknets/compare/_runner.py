@@ -338,7 +338,7 @@ def _record(params, outcomes, scoring):
     }
 
 
-def run_group(estimator, group, study):
+def run_group(estimator, group, study, *, epochs=None, starts=None):
     """Fit and score a group of candidates, trained together where they fuse.
 
     Runs wherever it is sent (a worker process, a Dask worker on another
@@ -348,19 +348,41 @@ def run_group(estimator, group, study):
     members of ``fit_on_folds``: candidates whose parameters differ only in
     stackable values train as one stacked network.
 
+    Parameters
+    ----------
+    estimator : estimator
+        The base estimator.
+    group : list of dict
+        The candidates' parameters.
+    study : Study
+        The data and protocol.
+    epochs : int or None, default=None
+        Epochs of these fits (a successive-halving rung); None means each
+        candidate's ``max_iter``.
+    starts : dict or None, default=None
+        By candidate name, its fitted models (one per fold) to continue for
+        ``epochs`` more epochs, as a warm-start ``fit`` continues; None
+        starts every fit from scratch.
+
     Returns
     -------
-    results : list of (record, model)
+    results : list of (record, models)
         Per candidate: its record, whose status is 'done', 'diverged' (its
         scores are NaN: it ranks last) or 'interrupted' (never saved), and
-        its model (fold 0's with cv=K).
+        its models, one per fold (None where a fit left no model).
     """
     holdout = study.protocol["cv"] == "holdout"
     splits = _splits(study)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        members = [clone(estimator).set_params(**params)
-                   for params in group for _ in splits]
+        if starts is None:
+            extra = {} if epochs is None else {"max_iter": epochs}
+            members = [clone(estimator).set_params(**params, **extra)
+                       for params in group for _ in splits]
+        else:
+            members = [model.set_params(warm_start=True, max_iter=epochs)
+                       for params in group
+                       for model in starts[candidate_name(params)]]
         fitted = fit_on_folds(
             members, study.X, study.y, [train for _ in group for train, _ in splits],
             validation_data=((study.X_val, study.y_val) if study.sample_weight_val
@@ -380,7 +402,8 @@ def run_group(estimator, group, study):
                                    sample_weight=w_val))
     n = len(splits)
     return [(_record(params, outcomes[c * n:(c + 1) * n], study.scoring),
-             outcomes[c * n].model) for c, params in enumerate(group)]
+             [outcome.model for outcome in outcomes[c * n:(c + 1) * n]])
+            for c, params in enumerate(group)]
 
 
 def groups(estimator, candidates, n_units=1, n_features=1):
@@ -402,12 +425,11 @@ def groups(estimator, candidates, n_units=1, n_features=1):
 class _Progress:
     """A tqdm bar over the fits of a run, shown only when asked for."""
 
-    def __init__(self, plan, study, verbose):
-        folds = study.folds
+    def __init__(self, total, done, folds, verbose):
         self.folds = folds
-        self.bar = tqdm(total=len(plan.candidates) * folds,
-                        initial=len(plan.records) * folds, disable=not verbose,
-                        unit="fit", desc="fits" if folds == 1 else
+        self.bar = tqdm(total=total * folds, initial=done * folds,
+                        disable=not verbose, unit="fit",
+                        desc="fits" if folds == 1 else
                         f"fits ({folds} folds per candidate)")
 
     def start(self, group):
@@ -421,16 +443,59 @@ class _Progress:
         self.bar.close()
 
 
-def _finished(folder, plan, record, model, progress):
+def _finished(folder, plan, record, models, progress):
     if record["status"] == INTERRUPTED:
         raise KeyboardInterrupt
-    folder.keep(record, model if record["status"] == DONE else None)
+    folder.keep(record, models[0] if record["status"] == DONE else None)
     plan.records[record["name"]] = record
     progress.done()
 
 
 def _n_features(study):
     return int(np.prod(study.X.shape[1:])) if study.X.ndim > 1 else 1
+
+
+def execute(estimator, todo, study, finished, progress, *, n_jobs=None, client=None,
+            epochs=None, starts=None):
+    """Fit the candidates ``todo`` in groups, calling ``finished`` on each.
+
+    One group at a time in this process, ``n_jobs`` groups at a time through
+    joblib, or all groups at once on a dask.distributed ``client``'s
+    workers; ``finished(record, models)`` runs here, in this process, as
+    each group ends. ``epochs`` and ``starts`` are ``run_group``'s.
+    """
+    def options(unit):
+        return {"epochs": epochs, "starts": None if starts is None else
+                {candidate_name(p): starts[candidate_name(p)] for p in unit}}
+
+    if not todo:
+        return
+    if client is not None:
+        units = groups(estimator, todo, sum(client.nthreads().values()) or 1,
+                       _n_features(study))
+        [data] = client.scatter([study])  # sent once, copied where needed
+        futures = [client.submit(run_group, estimator, unit, data, pure=False,
+                                 **options(unit)) for unit in units]
+        from distributed import as_completed
+
+        for future in as_completed(futures):
+            for record, models in future.result():
+                finished(record, models)
+    elif n_jobs not in (None, 1):
+        from joblib import effective_n_jobs
+
+        units = groups(estimator, todo, effective_n_jobs(n_jobs), _n_features(study))
+        jobs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+            delayed(run_group)(estimator, unit, study, **options(unit))
+            for unit in units)
+        for results in jobs:
+            for record, models in results:
+                finished(record, models)
+    else:
+        for unit in groups(estimator, todo):
+            progress.start(unit)
+            for record, models in run_group(estimator, unit, study, **options(unit)):
+                finished(record, models)
 
 
 def run(folder, estimator, plan, study, *, n_jobs=None, client=None, verbose=True):
@@ -440,35 +505,13 @@ def run(folder, estimator, plan, study, *, n_jobs=None, client=None, verbose=Tru
     process, ``n_jobs`` groups at a time through joblib, or all groups at
     once on a dask.distributed ``client``'s workers.
     """
-    progress = _Progress(plan, study, verbose)
+    progress = _Progress(len(plan.candidates), len(plan.records), study.folds,
+                         verbose)
     try:
-        if client is not None and plan.todo:
-            units = groups(estimator, plan.todo,
-                           sum(client.nthreads().values()) or 1,
-                           _n_features(study))
-            [data] = client.scatter([study])  # sent once, copied where needed
-            futures = [client.submit(run_group, estimator, unit, data, pure=False)
-                       for unit in units]
-            from distributed import as_completed
-
-            for future in as_completed(futures):
-                for record, model in future.result():
-                    _finished(folder, plan, record, model, progress)
-        elif n_jobs not in (None, 1):
-            from joblib import effective_n_jobs
-
-            units = groups(estimator, plan.todo, effective_n_jobs(n_jobs),
-                           _n_features(study))
-            jobs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-                delayed(run_group)(estimator, unit, study) for unit in units)
-            for results in jobs:
-                for record, model in results:
-                    _finished(folder, plan, record, model, progress)
-        else:
-            for unit in groups(estimator, plan.todo):
-                progress.start(unit)
-                for record, model in run_group(estimator, unit, study):
-                    _finished(folder, plan, record, model, progress)
+        execute(estimator, plan.todo, study,
+                lambda record, models: _finished(folder, plan, record, models,
+                                                 progress),
+                progress, n_jobs=n_jobs, client=client)
     finally:
         progress.close()
 

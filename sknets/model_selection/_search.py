@@ -75,13 +75,15 @@ def _set_rng_state(device, state):
         torch.cuda.set_rng_state(state[1], _fork_devices(device)[0])
 
 
-def _plan(estimator, X, y, rows, device, X_placed, validation_data, sample_weight):
+def _plan(estimator, X, y, rows, device, X_placed, validation_data, sample_weight,
+          continued=False):
     # The plan, and torch's RNG state after it: a fit trained on its own
     # continues from it (dropout), as its separate fit would.
     with torch.random.fork_rng(devices=_fork_devices(device)):
         plan = estimator._plan_fit(X, y, device=device, rows=rows,
                                    X_placed=X_placed, sample_weight=sample_weight,
-                                   validation_data=validation_data)
+                                   validation_data=validation_data,
+                                   continued=continued)
         return plan, _rng_state(device)
 
 
@@ -98,8 +100,10 @@ def fit_on_folds(estimators, X, y, rows, validation_data=None, sample_weight=Non
     Parameters
     ----------
     estimators : list of BaseTorchClassifier
-        Unfitted estimators of one class whose parameters outside
-        ``STACKABLE_PARAMS`` are equal.
+        Estimators of one class whose parameters outside ``STACKABLE_PARAMS``
+        are equal: all unfitted, or all fitted with ``warm_start=True``, whose
+        fits then continue their nets as a warm-start ``fit`` does (a
+        successive-halving rung's survivors).
     X : array-like of shape (n_samples, ...)
         The whole dataset.
     y : array-like of shape (n_samples,)
@@ -139,11 +143,16 @@ def fit_on_folds(estimators, X, y, rows, validation_data=None, sample_weight=Non
         raise ValueError("fit_on_folds needs estimators whose parameters differ "
                          f"only in {sorted(STACKABLE_PARAMS)}.")
     first = estimators[0]
+    continued = {"net_" in vars(e) and e.warm_start for e in estimators}
+    if len(continued) > 1:
+        raise ValueError("fit_on_folds needs estimators that are all unfitted or "
+                         "all fitted with warm_start=True.")
+    continued = continued.pop()
     results = [[est, None, 0.0] for est in estimators]
     tic = time.perf_counter()
     before = set(vars(first))
     try:
-        X_arr, y_arr = first._validate_Xy(X, y, reset=True)
+        X_arr, y_arr = first._validate_Xy(X, y, reset=not continued)
         sample_weight = first._validate_sample_weight(sample_weight, X_arr)
         device = resolve_device(first.device)
     except Exception as exc:  # every fit fails as the first one's would
@@ -170,7 +179,7 @@ def fit_on_folds(estimators, X, y, rows, validation_data=None, sample_weight=Non
                 est._validate_sample_weight(sample_weight[r], r)
             plans[i], rng_states[i] = _plan(est, X_arr, y_arr, r, device,
                                             X_placed, validation_data,
-                                            sample_weight)
+                                            sample_weight, continued)
         except Exception as exc:
             results[i][1] = exc
         results[i][2] += time.perf_counter() - tic
