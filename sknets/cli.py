@@ -8,6 +8,7 @@ Examples::
         --param learning_rate_init=0.01,0.001 --output runs/fashion-cnn
     sknets compare --param "hidden_layer_sizes=(128,);(256,128)" --cv 3
     sknets compare --config study.toml
+    sknets compare --search halving --max-iter 90
     sknets report runs/mlp-digits
 """
 
@@ -187,6 +188,13 @@ def _parser():
     run.add_argument("--max-iter", type=int)
     run.add_argument("--random-state", type=int)
     run.add_argument("--device")
+    run.add_argument("--search", choices=("grid", "halving"),
+                     help="'grid' (default) trains every candidate for --max-iter "
+                          "epochs; 'halving' trains them all a few epochs and "
+                          "continues only the best (successive halving)")
+    run.add_argument("--factor", type=int,
+                     help="with --search halving: each rung keeps 1/FACTOR of the "
+                          "candidates (default 3)")
     run.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                      help="run the candidates on a running dask.distributed "
                           "scheduler (pip install 'sknets[distributed]')")
@@ -215,6 +223,8 @@ _FIELDS = {
     "random_state": (int, "an integer, e.g. random_state = 0"),
     "device": (str, 'a string, e.g. device = "cpu"'),
     "scheduler": (str, 'an address, e.g. scheduler = "tcp://host:8786"'),
+    "search": (str, '"grid" or "halving", e.g. search = "halving"'),
+    "factor": (int, "an integer >= 2, e.g. factor = 3"),
 }
 
 
@@ -230,7 +240,8 @@ def _check_field(key, value, path):
 def _settings(args):
     settings = {"model": "mlp", "dataset": "digits", "param": None, "cv": "holdout",
                 "test_size": 0.2, "n_jobs": None, "output": None, "max_iter": 60,
-                "random_state": 0, "device": "auto", "scheduler": None}
+                "random_state": 0, "device": "auto", "scheduler": None,
+                "search": "grid", "factor": 3}
     if args.config:
         try:
             config = tomllib.loads(Path(args.config).read_text())
@@ -260,6 +271,11 @@ def _settings(args):
                              f"got {cv!r}.")
         cv = int(cv)
     settings["cv"] = cv
+    if settings["search"] not in ("grid", "halving"):
+        raise UsageError(f"--search must be 'grid' or 'halving', got "
+                         f"{settings['search']!r}.")
+    if settings["factor"] < 2:
+        raise UsageError(f"--factor must be an integer >= 2, got {settings['factor']}.")
     return settings
 
 
@@ -358,12 +374,13 @@ def run_compare(settings):
                          test_size=settings["test_size"],
                          random_state=settings["random_state"],
                          class_names=class_names, data_summary=read, client=client,
-                         verbose=not settings.get("quiet"))
+                         verbose=not settings.get("quiet"),
+                         search=settings["search"], factor=settings["factor"])
     summary = result.evaluation.summary()
     frame = result.results
     metric = result.refit
     columns = [c for c in grid if c in frame] + [
-        c for c in (f"mean_{metric}", "mean_accuracy", "epochs", "fit_time")
+        c for c in (f"mean_{metric}", "mean_accuracy", "rung", "epochs", "fit_time")
         if c in frame]
     print(frame[list(dict.fromkeys(columns))].head(10).to_string(
         index=False, max_colwidth=30, float_format=lambda v: f"{v:.4f}"))

@@ -13,7 +13,9 @@ report's model in ``_report`` and its Markdown and HTML renderings in
 ``_render``.
 """
 
+from ._halving import halving_rungs
 from ._report import write_report
 from ._runner import ComparisonResult, candidate_name, compare
 
-__all__ = ["ComparisonResult", "candidate_name", "compare", "write_report"]
+__all__ = ["ComparisonResult", "candidate_name", "compare", "halving_rungs",
+           "write_report"]

@@ -6,6 +6,9 @@ Layout::
     models/<name>.json        one finished candidate's record (scores, curves)
     models/<name>.safetensors its model (holdout; fold 0 with cv=K)
     models/<name>.refit.safetensors   cv=K with save_all: refitted on all data
+    models/<name>.rung<i>.fold<k>.safetensors   successive halving: fold k's
+                              model at the end of rung i, which the next
+                              rung continues
     best.json                 the best candidate, once refitted and saved
     best_model.safetensors    the best model
     evaluation.json           the best model on the test data

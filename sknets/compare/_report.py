@@ -20,6 +20,7 @@ from ..metrics import Evaluation
 from ..persistence import _decode, _decode_array
 from ..plotting import _value_text
 from ._folder import RunFolder
+from ._halving import rung_table
 from ._runner import DIVERGED, rank
 
 __all__ = ["Report", "build_report", "write_report"]
@@ -251,6 +252,9 @@ def _build_report(folder, run):
     sections = [
         Section("summary", "Summary", summary),
         Section("ranking", "Ranking", _ranking(frame, varied, metric, folds)),
+        *([Section("rungs", "Successive halving: the rungs",
+                   _rungs(records, run, params_of, metric, folds))]
+          if protocol.get("search") == "halving" else []),
         Section("parameters", "What each parameter did",
                 _parameters(frame, effects, varied, metric, folds)),
         Section("curves", "Learning curves",
@@ -273,6 +277,10 @@ def _summary(run, frame, effects, evaluation, best_name, params_of, n_total, n_d
     how = ("holdout: each candidate trained once and scored on a stratified "
            f"{protocol['validation_size']:.0%} validation split of the training data"
            if folds == 1 else f"{folds}-fold stratified cross-validation")
+    if protocol.get("search") == "halving":
+        how += (f", with successive halving (factor {protocol['factor']}): each "
+                "rung's best candidates go on training, the others stop; the best "
+                "is chosen among the last rung's")
     blocks = [f"Protocol: {how}; ranked by validation {metric}. "
               f"{run['n_train']} training and {run['n_test']} test samples."]
     if run.get("state") == "running":
@@ -314,6 +322,10 @@ def _ranking(frame, varied, metric, folds):
     if has_accuracy:
         columns.append("accuracy")
         numeric.append(True)
+    halving = "rung" in frame
+    if halving:
+        columns.append("rung")
+        numeric.append(True)
     columns += ["epochs", "fit time (s)"]
     numeric += [True, True]
     rows = []
@@ -324,13 +336,40 @@ def _ranking(frame, varied, metric, folds):
         if has_accuracy:
             cells.append(_score_pm(row["mean_accuracy"], row["std_accuracy"], folds,
                                    row["status"]))
+        if halving:
+            cells.append(_count(row["rung"]))
         cells += [_epochs(row["epochs"]), _seconds(row["fit_time"])]
         rows.append(cells)
     blocks = [Table(columns, rows, numeric)]
+    if halving:
+        blocks.insert(0, "Each candidate's scores are those of the last rung it "
+                         "reached, after that rung's epochs: candidates of a later "
+                         "rung rank first.")
     if folds > 1:
         blocks.insert(0, f"Scores are the mean ± std over {folds} folds; epochs the "
                          "mean over folds, fit time their sum.")
     return blocks
+
+
+def _rungs(records, run, params_of, metric, folds):
+    names = [entry["name"] for entry in run["candidates"]]
+    table = rung_table(records, names, metric)
+    rows = [[str(i + 1), _count(row["epochs"]), _count(row["candidates"]),
+             _count(row["kept"]), _score(row["best"]),
+             _params_text(params_of[row["best_name"]])]
+            for i, row in enumerate(table)]
+    trained = sum(sum(record["epochs"]) for record in records.values())
+    full = len(names) * folds * (table[-1]["epochs"] if table else 0)
+    fits = "fits" if folds == 1 else f"fits ({folds} per candidate)"
+    return [
+        "Every candidate trained the first rung's epochs; each rung's best "
+        f"1/{run['protocol']['factor']} continued training from where it "
+        "stood (warm start) to the next rung's epochs, counted from the start.",
+        Table(["rung", "epochs", "candidates", "kept", f"best {metric}",
+               "best candidate"], rows, [True, True, True, True, True, False]),
+        f"The {fits} trained {trained} epochs in all; the full grid would train "
+        f"{full}.",
+    ]
 
 
 def _parameters(frame, effects, varied, metric, folds):

@@ -534,8 +534,10 @@ def rank(run_record, records):
     frame : pandas.DataFrame
         One row per finished candidate: its parameters, ``status``,
         ``mean_<metric>`` and ``std_<metric>`` for each metric, ``fit_time``
-        and ``epochs`` (mean over folds). Diverged candidates have NaN
-        scores and come last. ``frame.attrs['refit']`` names the ranking
+        and ``epochs`` (mean over folds), and with successive halving the
+        ``rung`` it reached (1 is the first; later rungs rank first, each by
+        its score at that rung). Diverged candidates have NaN scores and come
+        last. ``frame.attrs['refit']`` names the ranking
         metric.
     """
     refit = run_record["protocol"]["refit"]
@@ -554,10 +556,15 @@ def rank(run_record, records):
         row["fit_time"] = record["fit_time"]
         epochs = float(np.mean(record["epochs"]))
         row["epochs"] = int(epochs) if epochs.is_integer() else epochs
+        if "rungs" in record:
+            row["rung"] = len(record["rungs"])
         rows.append(row)
     frame = pd.DataFrame(rows)
     if len(frame):
-        frame = frame.sort_values(f"mean_{refit}", ascending=False, kind="stable",
+        # With successive halving, the candidates of a later rung rank first:
+        # they trained longer, and the best is chosen among the last's.
+        order = ["rung", f"mean_{refit}"] if "rung" in frame else [f"mean_{refit}"]
+        frame = frame.sort_values(order, ascending=False, kind="stable",
                                   na_position="last").reset_index(drop=True)
     frame.attrs["refit"] = refit
     return frame
@@ -672,7 +679,7 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
             cv="holdout", scoring=None, refit="f1_macro", n_jobs=None,
             output_dir="runs/compare", test_size=0.2, validation_size=0.2,
             random_state=0, save_all=False, class_names=None, data_summary=None,
-            client=None, verbose=True, sample_weight=None):
+            client=None, verbose=True, sample_weight=None, search="grid", factor=3):
     """Compare the candidates of a parameter grid and write a report.
 
     Parameters
@@ -724,6 +731,16 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
         ``MLPClassifierTorch.fit``) and every candidate's validation or fold
         scores are weighted by them. The test evaluation counts each test
         sample once.
+    search : {'grid', 'halving'}, default='grid'
+        'grid' trains every candidate for the estimator's ``max_iter``
+        epochs. 'halving' is successive halving with epochs as the resource
+        (``halving_rungs``): every candidate trains a few epochs, the best
+        ``1 / factor`` continue (warm start) to the next rung, and the last
+        rung's survivors reach ``max_iter``; the best is chosen among them.
+        ``max_iter`` cannot then be in the grid.
+    factor : int, default=3
+        With 'halving', the share of candidates each rung keeps
+        (``1 / factor``) and its growth in epochs.
 
     Returns
     -------
@@ -754,18 +771,26 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
     >>> files[:5]
     ['.lock', 'best.json', 'best_model.safetensors', 'evaluation.json', 'figures']
     """
+    from ._halving import run_halving
     from ._report import write_report
 
+    _check_search(search, factor, param_grid)
     study = make_study(X, y, X_test, y_test, cv=cv, scoring=scoring, refit=refit,
                        test_size=test_size, validation_size=validation_size,
                        random_state=random_state, class_names=class_names,
                        data_summary=data_summary, sample_weight=sample_weight)
+    if search == "halving":  # another search is another run (its fingerprint)
+        study.protocol.update(search=search, factor=factor)
     folder = RunFolder(output_dir)
     folder.check_writable()
     with folder.locked():
         work = plan(folder, estimator, param_grid, study)
-        run(folder, estimator, work, study, n_jobs=n_jobs, client=client,
-            verbose=verbose)
+        if search == "halving":
+            run_halving(folder, estimator, work, study, factor=factor, n_jobs=n_jobs,
+                        client=client, verbose=verbose)
+        else:
+            run(folder, estimator, work, study, n_jobs=n_jobs, client=client,
+                verbose=verbose)
         run_record = folder.read_run()
         results = rank(run_record, work.records)
         folder.save_text("results.csv",
@@ -794,6 +819,25 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
         output_dir=folder.path, fitted=sorted(set(records) - set(work.reused)),
         reused=work.reused,
     )
+
+
+SEARCHES = ("grid", "halving")
+
+
+def _check_search(search, factor, param_grid):
+    # The search's options, checked before anything is written.
+    if search not in SEARCHES:
+        raise ValueError(f"search must be one of {list(SEARCHES)}, got {search!r}.")
+    if search != "halving":
+        return
+    if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or (
+            factor < 2):
+        raise ValueError(f"factor must be an int >= 2, got {factor!r}.")
+    if "max_iter" in _grid_keys(param_grid):
+        raise ValueError(
+            "search='halving' gives each rung its epochs, so max_iter cannot be in "
+            "the grid: set it on the estimator (the last rung's epochs) and take "
+            "it out of the grid.")
 
 
 def _report_or_warn(write_report, folder):

@@ -1,0 +1,233 @@
+"""Successive halving with epochs as the resource: weak candidates stop early.
+
+Every candidate trains for the first rung's epochs and is scored; the best
+``1 / factor`` of them continue training (a warm-start ``fit`` of their
+models, not a new fit from scratch) to the next rung's epochs, and so on,
+until the last rung's survivors have trained ``max_iter`` epochs. The rungs
+follow scikit-learn's ``HalvingGridSearchCV`` with ``resource='max_iter'``
+and ``min_resources='exhaust'``, with one difference: a survivor continues
+its training instead of starting over, so a rung costs only its extra
+epochs.
+
+A candidate's record keeps its scores at every rung it reached
+(``record['rungs']``). Each rung's models are saved before its record, so an
+interrupted run resumes where it stopped: candidates whose record shows the
+rung are not trained again, and survivors continue from the saved models of
+their last rung.
+"""
+
+import warnings
+
+from sklearn.exceptions import ConvergenceWarning
+
+from ._runner import DONE, INTERRUPTED, _Progress, execute
+
+__all__ = ["halving_rungs", "run_halving"]
+
+
+def _floor_log(value, factor):
+    # The largest k with factor ** k <= value (value >= 1), in integers.
+    k = 0
+    while factor ** (k + 1) <= value:
+        k += 1
+    return k
+
+
+def halving_rungs(n_candidates, max_iter, factor=3):
+    """The rungs of a successive-halving run: epochs and candidates of each.
+
+    Parameters
+    ----------
+    n_candidates : int
+        Candidates of the grid.
+    max_iter : int
+        Epochs of the last rung (every candidate's ``max_iter``).
+    factor : int, default=3
+        Each rung keeps ``1 / factor`` of the candidates and trains them
+        ``factor`` times as many epochs in all.
+
+    Returns
+    -------
+    rungs : list of (int, int)
+        For each rung, the epochs its candidates have trained in all at its
+        end, and how many candidates train in it. There are as many rungs as
+        halving the candidates asks for (scikit-learn's ``1 + floor(log_factor
+        n_candidates)``), fewer when the first rung would get less than an
+        epoch; the last rung reaches ``max_iter``.
+
+    Examples
+    --------
+    >>> from sknets.compare import halving_rungs
+    >>> halving_rungs(12, 3)
+    [(1, 12), (3, 4)]
+    >>> halving_rungs(27, 90)
+    [(10, 27), (30, 9), (90, 3)]
+    """
+    if factor < 2:
+        raise ValueError(f"factor must be an int >= 2, got {factor!r}.")
+    n_rungs = 1 + min(_floor_log(n_candidates, factor), _floor_log(max_iter, factor))
+    return [(max_iter // factor ** (n_rungs - 1 - i), -(-n_candidates // factor ** i))
+            for i in range(n_rungs)]
+
+
+def _rung_score(record, rung, metric):
+    # A candidate's mean score at a rung; diverged candidates rank last.
+    entry = record["rungs"][rung]
+    if entry["status"] != DONE:
+        return -float("inf")
+    values = entry["scores"][metric]
+    return sum(values) / len(values)
+
+
+def survivors(records, names, rung, keep, metric):
+    """The ``keep`` best of ``names`` at ``rung`` (diverged ones never).
+
+    Ties keep the grid's order.
+    """
+    ranked = sorted(names, key=lambda name: -_rung_score(records[name], rung, metric))
+    return [name for name in ranked[:keep]
+            if records[name]["rungs"][rung]["status"] == DONE]
+
+
+def _merge(record, previous, rung, epochs):
+    # The record after a rung: this rung's scores, and the totals so far.
+    entry = {"epochs": epochs, "status": record["status"],
+             "scores": record["scores"]}
+    if previous is None:
+        return {**record, "rungs": [entry]}
+    return {**record,
+            "fit_time": previous["fit_time"] + record["fit_time"],
+            "epochs": [a + b for a, b in zip(previous["epochs"], record["epochs"],
+                                             strict=True)],
+            "rungs": previous["rungs"][:rung] + [entry]}
+
+
+def _settle(model, estimator, epochs):
+    # A rung's model says what it is: trained ``epochs`` epochs in all, with
+    # the base estimator's warm_start (the last rung's: exactly its params).
+    model.set_params(warm_start=estimator.warm_start, max_iter=epochs)
+    return model
+
+
+def run_halving(folder, estimator, plan, study, *, factor=3, n_jobs=None,
+                client=None, verbose=True):
+    """Run every rung of a successive-halving search, saving as it goes.
+
+    Parameters
+    ----------
+    folder : RunFolder
+    estimator : estimator
+        The base estimator; its ``max_iter`` is the last rung's epochs.
+    plan : Plan
+        The candidates and the records an earlier run left; on return
+        ``plan.records`` holds every candidate's record.
+    study : Study
+    factor : int, default=3
+    n_jobs, client, verbose
+        As for ``run``.
+
+    Returns
+    -------
+    rungs : list of dict
+        Per rung: its epochs, the candidates that trained in it and those it
+        kept for the next one.
+    """
+    metric = study.refit
+    names = plan.names
+    params_of = dict(zip(names, plan.candidates, strict=True))
+    records = {name: record for name, record in plan.records.items()
+               if "rungs" in record}
+    schedule = halving_rungs(len(names), estimator.max_iter, factor)
+    progress = _Progress(sum(n for _, n in schedule), 0, study.folds, verbose)
+    models = {}  # name -> the models of its last rung, in this process
+    summary = []
+    try:
+        entrants = list(names)
+        for rung, (epochs, _) in enumerate(schedule):
+            before = schedule[rung - 1][0] if rung else 0
+            todo = [name for name in entrants
+                    if name not in records or len(records[name]["rungs"]) <= rung]
+            progress.bar.update((len(entrants) - len(todo)) * study.folds)
+            starts = None
+            if rung:
+                starts = {name: models.get(name) or _load(folder, name, rung - 1,
+                                                          study.folds)
+                          for name in todo}
+
+            def finished(record, fitted, rung=rung, epochs=epochs):
+                if record["status"] == INTERRUPTED:
+                    raise KeyboardInterrupt
+                name = record["name"]
+                record = _merge(record, records.get(name) if rung else None, rung,
+                                epochs)
+                if record["status"] == DONE:
+                    for fold, model in enumerate(fitted):
+                        folder.save_model(_settle(model, estimator, epochs),
+                                          _rung_name(name, rung, fold))
+                    models[name] = fitted
+                folder.keep(record, fitted[0] if record["status"] == DONE else None)
+                records[name] = record
+                progress.done()
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                execute(estimator, [params_of[name] for name in todo], study,
+                        finished, progress, n_jobs=n_jobs, client=client,
+                        epochs=epochs - before, starts=starts)
+            keep = (schedule[rung + 1][1] if rung + 1 < len(schedule) else 0)
+            kept = survivors(records, entrants, rung, keep, metric)
+            summary.append({"epochs": epochs, "candidates": entrants, "kept": kept})
+            for name in set(entrants) - set(kept):
+                models.pop(name, None)
+            if not kept:
+                break
+            entrants = kept
+    finally:
+        progress.close()
+    plan.records.update(records)
+    return summary
+
+
+def _rung_name(name, rung, fold):
+    return f"{name}.rung{rung}.fold{fold}"
+
+
+def _load(folder, name, rung, folds):
+    return [folder.load_model(_rung_name(name, rung, fold)) for fold in range(folds)]
+
+
+def rung_table(records, names, metric):
+    """The rungs of a finished or interrupted halving run, from its records.
+
+    Parameters
+    ----------
+    records : dict
+        Candidate records by name (with their ``rungs``).
+    names : list of str
+        Every candidate, in the grid's order.
+    metric : str
+        The ranking metric.
+
+    Returns
+    -------
+    rows : list of dict
+        Per rung: ``epochs``, ``candidates`` (how many trained in it),
+        ``kept`` (how many went on), ``best`` (its best mean score) and
+        ``best_name``.
+    """
+    rows = []
+    depth = max((len(r["rungs"]) for r in records.values() if "rungs" in r),
+                default=0)
+    for rung in range(depth):
+        present = [n for n in names if n in records
+                   and len(records[n].get("rungs", ())) > rung]
+        scores = {n: _rung_score(records[n], rung, metric) for n in present}
+        best_name = max(present, key=lambda n: scores[n])
+        rows.append({
+            "epochs": records[present[0]]["rungs"][rung]["epochs"],
+            "candidates": len(present),
+            "kept": sum(len(records[n]["rungs"]) > rung + 1 for n in present),
+            "best": scores[best_name], "best_name": best_name,
+        })
+    return rows
+
