@@ -8,6 +8,7 @@ others as they are.
 """
 
 import argparse
+import json
 import platform
 import re
 import subprocess
@@ -50,6 +51,22 @@ def write_section(marker, text, path=PATH):
         parts.append((marker, text))
     path.write_text("\n".join(body.strip("\n") + "\n" for _, body in parts
                               if body.strip()))
+
+
+def publish(results, text, name, marker, quick):
+    """Print ``text``; unless ``quick``, record it and ``results``.
+
+    Writes ``benchmarks/results/<name>.json`` and the script's section of
+    docs/performance.md (``marker``; None is the head section).
+    """
+    print(text)
+    if quick:
+        return
+    out = PATH.parents[1] / "benchmarks" / "results" / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    write_section(marker, text)
+    print(f"wrote {out} and docs/performance.md")
 
 
 def parse_rounds(doc, rounds=3):

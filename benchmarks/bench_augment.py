@@ -15,19 +15,16 @@ digits upscaled to 28x28 and tiled. It prints the table and writes
 ``docs/performance.md``. The target is at most 15% of an epoch.
 """
 
-import json
 import statistics
 import time
-from pathlib import Path
 
 import torch
-from _common import parse_rounds, write_section
+from _common import parse_rounds, publish
 from bench_fused_search import fashion, machine
 
 from sknets import CNNClassifierTorch
 from sknets.training import Augmenter, AugmentSpec
 
-ROOT = Path(__file__).resolve().parents[1]
 MARKER = "<!-- augmentation: benchmarks/bench_augment.py -->"
 SETTINGS = (None, "light", "strong")
 
@@ -84,15 +81,9 @@ def main():
                      f"{median_alone[str(setting)]:.2f} s "
                      f"({median_alone[str(setting)] / base:.1%}) |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.quick:
-        out = ROOT / "benchmarks" / "results" / "augment.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"machine": m, "rows": len(X), "source": source,
-                                   "rounds": rounds, "epoch_s": times,
-                                   "augment_alone_s": alone}, indent=2) + "\n")
-        write_section(MARKER, text)
-        print(f"wrote {out} and docs/performance.md")
+    publish({"machine": m, "rows": len(X), "source": source, "rounds": rounds,
+             "epoch_s": times, "augment_alone_s": alone}, text, "augment", MARKER,
+            args.quick)
 
 
 if __name__ == "__main__":

@@ -15,18 +15,15 @@ section of ``docs/performance.md``.
 """
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from _common import write_section
+from _common import publish
 from bench_fused_search import machine
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[1]
 MARKER = "<!-- cnn fusion: benchmarks/bench_cnn_fusion.py -->"
 BATCH = 200
 
@@ -147,13 +144,7 @@ def main():
     rounds, steps = (1, 1) if args.quick else (args.rounds, 3)
     results = {"machine": machine(), "rounds": rounds,
                "cases": [measure(m, rounds, steps) for m in (2, 4, 8)]}
-    text = markdown(results)
-    print(text)
-    if not args.quick:
-        out = ROOT / "benchmarks" / "results" / "cnn_fusion.json"
-        out.write_text(json.dumps(results, indent=2) + "\n")
-        write_section(MARKER, text)
-        print(f"wrote {out} and docs/performance.md")
+    publish(results, markdown(results), "cnn_fusion", MARKER, args.quick)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,10 @@ section of ``docs/performance.md``::
 """
 
 import argparse
-import json
 import time
 import warnings
-from pathlib import Path
 
-from _common import write_section
+from _common import publish
 from bench_fused_search import machine
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -33,7 +31,6 @@ from sknets import CNNClassifierTorch
 from sknets.cnn import RECIPES
 from sknets.datasets import load_fashion_mnist
 
-ROOT = Path(__file__).resolve().parents[1]
 MARKER = "<!-- fashion recipe: benchmarks/bench_fashion_recipe.py -->"
 # The recipe, and the same with the two-convolution network of the default
 # CNN (cheaper per epoch).
@@ -120,13 +117,7 @@ def main():
     results = {"machine": machine(), "contenders": contenders, "chosen": chosen,
                "test_accuracy": float(accuracy_score(y_test, y_pred)),
                "test_f1_macro": float(f1_score(y_test, y_pred, average="macro"))}
-    text = markdown(results)
-    print(text)
-    if not args.quick:
-        out = ROOT / "benchmarks" / "results" / "fashion_recipe.json"
-        out.write_text(json.dumps(results, indent=2) + "\n")
-        write_section(MARKER, text)
-        print(f"wrote {out} and docs/performance.md")
+    publish(results, markdown(results), "fashion_recipe", MARKER, args.quick)
 
 
 if __name__ == "__main__":

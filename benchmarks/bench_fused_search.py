@@ -26,7 +26,6 @@ section of ``docs/performance.md``::
     python benchmarks/bench_fused_search.py --quick   # a smoke run
 """
 
-import json
 import os
 import platform
 import statistics
@@ -38,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import sklearn
 import torch
-from _common import cpu_model, mlp_flops, parse_rounds, sgemm_rate, write_section
+from _common import cpu_model, mlp_flops, parse_rounds, publish, sgemm_rate
 from sklearn import model_selection as sk
 from sklearn.datasets import load_digits
 from sklearn.model_selection import ShuffleSplit
@@ -287,14 +286,7 @@ def main():
                "fashion": fashion_case(rounds, args.quick),
                "seed001": seed001_case(rounds, args.quick),
                "memory": memory_case(args.quick)}
-    text = markdown(results)
-    print(text)
-    if not args.quick:
-        out = ROOT / "benchmarks" / "results" / "fused_search.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=2) + "\n")
-        write_section(MARKER, text)
-        print(f"wrote {out} and docs/performance.md")
+    publish(results, markdown(results), "fused_search", MARKER, args.quick)
 
 
 if __name__ == "__main__":

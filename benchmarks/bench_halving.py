@@ -21,14 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import parse_rounds, write_section
+from _common import parse_rounds, publish
 from bench_fused_search import fashion, machine
 
 from sknets import MLPClassifierTorch
 from sknets.compare import compare, halving_rungs
 from sknets.persistence import _decode
 
-ROOT = Path(__file__).resolve().parents[1]
 MARKER = "<!-- successive halving: benchmarks/bench_halving.py -->"
 GRID = {"hidden_layer_sizes": [(1024, 512, 256, 128), (512, 256, 128, 64), (128, 64)],
         "learning_rate_init": [5e-3, 4e-3, 3e-3, 1e-3]}
@@ -118,13 +117,7 @@ def main():
                **{search: {"median_s": statistics.median(times[search]),
                            "times_s": times[search], **outcome[search]}
                   for search in times}}
-    text = markdown(results)
-    print(text)
-    if not args.quick:
-        out = ROOT / "benchmarks" / "results" / "halving.json"
-        out.write_text(json.dumps(results, indent=2) + "\n")
-        write_section(MARKER, text)
-        print(f"wrote {out} and docs/performance.md")
+    publish(results, markdown(results), "halving", MARKER, args.quick)
 
 
 if __name__ == "__main__":

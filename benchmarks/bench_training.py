@@ -25,7 +25,6 @@ prints the ratios against their targets, writes
 """
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -38,7 +37,7 @@ import numpy as np
 import sklearn
 import torch
 import torch.nn.functional as F
-from _common import cpu_model, mlp_flops, sgemm_rate, write_section
+from _common import cpu_model, mlp_flops, publish, sgemm_rate
 from joblib import Parallel, delayed
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
@@ -51,7 +50,6 @@ import sknets
 from sknets import CNNClassifierTorch, MLPClassifierTorch
 from sknets.datasets import load_fashion_mnist
 
-ROOT = Path(__file__).resolve().parent.parent
 warnings.simplefilter("ignore", ConvergenceWarning)
 
 
@@ -444,14 +442,9 @@ def main():
         "search_speedup": results["search"]["n_jobs=1"]
         / results["search"]["n_jobs=2"],
     }
-    text = markdown(results)
-    print("\n" + text)
-    if not args.quick:
-        out = ROOT / "benchmarks" / "results" / "training.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=2) + "\n")
-        write_section(None, text)  # the other scripts' sections are kept
-        print(f"wrote {out} and docs/performance.md")
+    print()
+    # The head section of docs/performance.md; the other scripts' are kept.
+    publish(results, markdown(results), "training", None, args.quick)
 
 
 if __name__ == "__main__":

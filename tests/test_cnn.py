@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
 from sknets import CNNClassifierTorch
-from sknets.cnn import ARCHITECTURES, architecture_grid, architecture_name
+from sknets.cnn import ARCHITECTURES, RECIPES, architecture_grid, architecture_name
 from sknets.modules import CNNModule, conv_blocks
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -311,6 +311,18 @@ def test_every_preset_fits_on_28x28_and_8x8(name, digits_28, small_digits):
         assert np.isfinite(clf.loss_)
         proba = clf.predict_proba(X[:5])
         np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_recipe_trains_its_named_network(name, digits_28):
+    # A recipe is whole estimator settings: its network is the preset of the
+    # same name, and it trains as given (two epochs here).
+    X, y = digits_28
+    assert architecture_name(RECIPES[name]) == name
+    clf = _cnn(**{**RECIPES[name], "max_iter": 2}).fit(X, y)
+    assert clf.n_iter_ == 2 and np.isfinite(clf.loss_)
+    assert (getattr(clf.net_, "augmenter_", None) is not None) == (
+        RECIPES[name].get("augment") is not None)
 
 
 def test_architecture_grid_in_grid_search(small_digits):
