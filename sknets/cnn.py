@@ -76,10 +76,11 @@ ARCHITECTURES = {
     "fc": _architecture(_BASIC["conv_layers"], (128, 32), dropout=(0.0, 0.5)),
     # LeNet-5 as seed 004 adapts it to 28x28 input.
     "lenet5": _architecture(((6, 3), (16, 3)), (120, 84), pooling="avg"),
-    # Fashion-MNIST's recipe network (RECIPES['fashion']): three 'same'
-    # convolutions, each halving the map, light dropout in the deeper ones.
-    "fashion": _architecture(((32, 3), (64, 3), (128, 3)), (256,), padding="same",
-                             conv_dropout=(0.0, 0.1, 0.2), dropout=0.4),
+    # Fashion-MNIST's recipe network (RECIPES['fashion']): the default CNN's
+    # two 'same' convolutions, a wider dense layer and dropout before the
+    # output.
+    "fashion": _architecture(((32, 3), (64, 3)), (256,), padding="same",
+                             dropout=0.3),
 }
 
 # Whole estimator settings (network and training) that reach a measured
@@ -90,11 +91,11 @@ RECIPES = {
     "fashion": {
         **ARCHITECTURES["fashion"],
         "batch_norm": True,
-        "augment": "light",
+        "augment": {"shift": 0.08},
         "learning_rate": "onecycle",
         "learning_rate_init": 3e-3,
         "batch_size": 128,
-        "max_iter": 24,
+        "max_iter": 40,
     },
 }
 

@@ -216,3 +216,45 @@ def test_cli_search_halving(tmp_path):
          "--factor", "1", "--output", str(tmp_path / "bad")],
         capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "--factor must be an integer >= 2" in bad.stderr
+
+
+def test_tampered_rung_record_is_trained_again(tmp_path, digits_600):
+    # A record whose rungs are damaged does not count: its candidate trains
+    # again, and the run's results equal an untouched run's.
+    X, y = digits_600
+    compare(_estimator(), PLANTED, X, y, output_dir=tmp_path / "a", verbose=False,
+            search="halving")
+    name = candidate_name({"learning_rate_init": 1e-2})
+    path = tmp_path / "a" / "models" / f"{name}.json"
+    record = json.loads(path.read_text())
+    for damage in ("x", [{"epochs": "1", "status": "done", "scores": {}}], []):
+        path.write_text(json.dumps({**record, "rungs": damage}))
+        result = compare(_estimator(), PLANTED, X, y, output_dir=tmp_path / "a",
+                         verbose=False, search="halving")
+        assert name in result.fitted
+    compare(_estimator(), PLANTED, X, y, output_dir=tmp_path / "b", verbose=False,
+            search="halving")
+    pd.testing.assert_frame_equal(_scores(tmp_path / "a"), _scores(tmp_path / "b"))
+
+
+def test_missing_rung_model_trains_its_candidate_again(tmp_path, monkeypatch,
+                                                       digits_600):
+    # Ctrl-C after the first rung, then a survivor's rung model is deleted:
+    # the rerun trains that candidate from its first rung again instead of
+    # failing, with the same results as an uninterrupted run.
+    X, y = digits_600
+    _count_fits(monkeypatch, fail_at_rung=1)
+    with pytest.raises(KeyboardInterrupt):
+        compare(_estimator(), PLANTED, X, y, output_dir=tmp_path / "a",
+                verbose=False, search="halving")
+    monkeypatch.undo()
+    name = candidate_name({"learning_rate_init": 1e-2})
+    (tmp_path / "a" / "models" / f"{name}.rung0.fold0.safetensors").unlink()
+    calls = _count_fits(monkeypatch)
+    compare(_estimator(), PLANTED, X, y, output_dir=tmp_path / "a", verbose=False,
+            search="halving")
+    assert calls == [1, 3, 1]
+    monkeypatch.undo()
+    compare(_estimator(), PLANTED, X, y, output_dir=tmp_path / "b", verbose=False,
+            search="halving")
+    pd.testing.assert_frame_equal(_scores(tmp_path / "a"), _scores(tmp_path / "b"))

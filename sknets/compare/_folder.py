@@ -124,10 +124,15 @@ class RunFolder:
         return self.models / (f"{name}.refit.safetensors" if refit
                               else f"{name}.safetensors")
 
-    def finished_record(self, name):
-        """The record of a finished candidate, or None.
+    def rung_model_path(self, name, rung, fold):
+        """Where successive halving keeps fold ``fold``'s model after ``rung``."""
+        return self.models / f"{name}.rung{rung}.fold{fold}.safetensors"
 
-        A diverged candidate may have no model; any other needs its model.
+    def finished_record(self, name):
+        """The record of a finished candidate (or halving rung), or None.
+
+        A diverged candidate may have no model; any other needs its model,
+        and with successive halving every fold's model of its last rung.
         """
         try:
             record = self.read_json(f"models/{name}.json")
@@ -136,6 +141,10 @@ class RunFolder:
         if not _is_record(record, name):
             return None
         if record["status"] != "diverged" and not self.model_path(name).exists():
+            return None
+        if "rungs" in record and record["status"] != "diverged" and not all(
+                self.rung_model_path(name, len(record["rungs"]) - 1, fold).exists()
+                for fold in range(len(record["epochs"]))):
             return None
         return record
 
@@ -183,4 +192,19 @@ def _is_record(record, name):
             and len(record["histories"]) == len(record["epochs"])
             and all(isinstance(h, list) for h in record["histories"])
             and isinstance(record.get("fit_time"), (int, float))
-            and "params" in record)
+            and "params" in record
+            and ("rungs" not in record or _are_rungs(record["rungs"], record)))
+
+
+def _are_rungs(rungs, record):
+    # A halving record's rungs: one entry per rung reached, the last one the
+    # record's own status and scores.
+    return (isinstance(rungs, list) and bool(rungs)
+            and all(isinstance(r, dict) and isinstance(r.get("epochs"), int)
+                    and not isinstance(r.get("epochs"), bool)
+                    and r.get("status") in ("done", "diverged")
+                    and isinstance(r.get("scores"), dict)
+                    and all(_numbers(v) and v for v in r["scores"].values())
+                    for r in rungs)
+            and rungs[-1]["status"] == record["status"]
+            and rungs[-1]["scores"] == record["scores"])

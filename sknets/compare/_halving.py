@@ -20,6 +20,7 @@ import warnings
 
 from sklearn.exceptions import ConvergenceWarning
 
+from ..persistence import load, save
 from ._runner import DONE, INTERRUPTED, _Progress, execute
 
 __all__ = ["halving_rungs", "run_halving"]
@@ -162,8 +163,8 @@ def run_halving(folder, estimator, plan, study, *, factor=3, n_jobs=None,
                                 epochs)
                 if record["status"] == DONE:
                     for fold, model in enumerate(fitted):
-                        folder.save_model(_settle(model, estimator, epochs),
-                                          _rung_name(name, rung, fold))
+                        save(_settle(model, estimator, epochs),
+                             folder.rung_model_path(name, rung, fold))
                     models[name] = fitted
                 folder.keep(record, fitted[0] if record["status"] == DONE else None)
                 records[name] = record
@@ -188,12 +189,8 @@ def run_halving(folder, estimator, plan, study, *, factor=3, n_jobs=None,
     return summary
 
 
-def _rung_name(name, rung, fold):
-    return f"{name}.rung{rung}.fold{fold}"
-
-
 def _load(folder, name, rung, folds):
-    return [folder.load_model(_rung_name(name, rung, fold)) for fold in range(folds)]
+    return [load(folder.rung_model_path(name, rung, fold)) for fold in range(folds)]
 
 
 def rung_table(records, names, metric):
