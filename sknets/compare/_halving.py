@@ -62,7 +62,9 @@ def halving_rungs(n_candidates, max_iter, factor=3):
     >>> halving_rungs(12, 3)
     [(1, 12), (3, 4)]
     >>> halving_rungs(27, 90)
-    [(10, 27), (30, 9), (90, 3)]
+    [(3, 27), (10, 9), (30, 3), (90, 1)]
+    >>> halving_rungs(27, 4)
+    [(1, 27), (4, 9)]
     """
     if factor < 2:
         raise ValueError(f"factor must be an int >= 2, got {factor!r}.")
