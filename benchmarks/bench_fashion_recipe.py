@@ -3,19 +3,24 @@
 The 60,000 training images are split 50,000 / 10,000 (stratified, seed 0).
 Each contender trains on the 50,000 with the 10,000 as ``validation_data``
 (scored every epoch, never used for training), and the one with the best
-final validation accuracy is chosen. Only the chosen one is then scored on
-the 10,000 test images: the test split never takes part in a choice. The
+final validation accuracy is chosen. As scikit-learn's ``GridSearchCV``
+refits its best candidate, the chosen contender's settings are then trained
+again on all 60,000 training images, and that refit is scored once on the
+10,000 test images: the test split never takes part in a choice. The
 contenders are the recipe and variants of it. ``--only NAME`` trains one
 contender; the others recorded by an earlier call (with the same settings,
 their models kept under ``--models``) still take part in the choice.
+``--refit-only`` trains no contender and refits the recorded choice.
 
 Records each contender's fit time, epochs and validation accuracy, the
-chosen one's test accuracy, and writes
+chosen one's test accuracy (its validation-split model's and its refit's),
+and writes
 ``benchmarks/results/fashion_recipe.json`` and the "Fashion-MNIST recipe"
 section of ``docs/performance.md``::
 
-    python benchmarks/bench_fashion_recipe.py            # about 40 minutes on 2 cores
+    python benchmarks/bench_fashion_recipe.py            # about 90 minutes on 2 cores
     python benchmarks/bench_fashion_recipe.py --only recipe   # one contender
+    python benchmarks/bench_fashion_recipe.py --refit-only    # the refit alone
     python benchmarks/bench_fashion_recipe.py --quick    # a smoke run
 """
 
@@ -60,7 +65,8 @@ def markdown(results):
         f"({m['cpu_count']} cores), torch {m['torch']} with {m['torch_threads']} "
         "threads. Each contender trains on 50,000 of the 60,000 training images; "
         "the other 10,000 are its validation split, which chooses the contender. "
-        "Only the chosen one is scored on the 10,000 test images.", "",
+        "The chosen one's settings are trained again on all 60,000 training "
+        "images, and only that refit is scored on the 10,000 test images.", "",
         "| contender | epochs | fit time | s/epoch | validation accuracy | chosen |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
@@ -69,11 +75,15 @@ def markdown(results):
                      f"{r['fit_seconds'] / r['epochs']:.1f} | "
                      f"{r['valid_accuracy']:.4f} | {'yes' if name == chosen else ''} |")
     r = results["contenders"][chosen]
-    lines += ["", f"The chosen contender ({chosen}) scores "
-              f"**{results['test_accuracy']:.4f}** test accuracy (macro-F1 "
-              f"{results['test_f1_macro']:.4f}) after "
-              f"{r['fit_seconds'] / 60:.1f} minutes of training; the target is "
-              "0.935 within 30 minutes.", "",
+    refit = results["refit"]
+    lines += ["", f"The chosen contender ({chosen}), trained again on all 60,000 "
+              f"training images ({refit['epochs']} epochs, "
+              f"{refit['fit_seconds'] / 60:.1f} minutes), scores "
+              f"**{refit['test_accuracy']:.4f}** test accuracy (macro-F1 "
+              f"{refit['test_f1_macro']:.4f}); the target is 0.935 within 30 "
+              f"minutes. Its model trained on the 50,000 alone scores "
+              f"{results['test_accuracy']:.4f} ({r['fit_seconds'] / 60:.1f} "
+              "minutes).", "",
               "The recipe: `CNNClassifierTorch(**sknets.cnn.RECIPES['fashion'])`, "
               f"that is `{_params_text(RECIPES['fashion'])}`."]
     return "\n".join(lines) + "\n"
@@ -92,10 +102,30 @@ def _slug(name):
     return "".join(c if c.isalnum() else "-" for c in name)
 
 
+def _refit(name, X, y, X_test, y_test, quick, models_dir):
+    # The chosen settings trained on every training image, scored on the test.
+    params = {**CONTENDERS[name], "random_state": 0}
+    if quick:
+        X, y, params["max_iter"] = X[:3000], y[:3000], 2
+    clf = CNNClassifierTorch(**params)
+    tic = time.perf_counter()
+    clf.fit(X, y)
+    seconds = time.perf_counter() - tic
+    save(clf, models_dir / f"{_slug(name)}-refit.safetensors")
+    y_pred = clf.predict(X_test)
+    print(f"refit of {name}: {seconds:.0f} s", flush=True)
+    return {"params": {k: repr(v) for k, v in params.items()},
+            "epochs": clf.n_iter_, "fit_seconds": seconds,
+            "test_accuracy": float(accuracy_score(y_test, y_pred)),
+            "test_f1_macro": float(f1_score(y_test, y_pred, average="macro"))}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", choices=sorted(CONTENDERS))
+    parser.add_argument("--refit-only", action="store_true",
+                        help="train no contender; refit the recorded choice")
     parser.add_argument("--models", default=str(
         Path.home() / ".cache" / "sknets-benchmarks" / "fashion_recipe"),
         help="where each contender's model is kept for the test of the chosen one")
@@ -113,7 +143,8 @@ def main():
     earlier = (json.loads(RESULTS.read_text()) if RESULTS.exists() and not args.quick
                else {"contenders": {}})
     contenders = dict(earlier["contenders"])
-    names = [args.only] if args.only else list(CONTENDERS)
+    names = ([] if args.refit_only else [args.only] if args.only
+             else list(CONTENDERS))
     for name in names:
         params = {**CONTENDERS[name], "random_state": 0}
         if args.quick:
@@ -151,8 +182,12 @@ def main():
     else:
         raise SystemExit(f"{chosen!r} is chosen but its model is not under "
                          f"{models_dir}: run --only {chosen!r} again.")
+    refit = earlier.get("refit")
+    if (refit is None or earlier.get("chosen") != chosen
+            or refit["params"] != contenders[chosen]["params"]):
+        refit = _refit(chosen, X, y, X_test, y_test, args.quick, models_dir)
     results = {"machine": machine(), "contenders": contenders, "chosen": chosen,
-               **test}
+               **test, "refit": refit}
     publish(results, markdown(results), "fashion_recipe", MARKER, args.quick)
 
 
