@@ -95,7 +95,9 @@ RECIPES = {
         "learning_rate": "onecycle",
         "learning_rate_init": 3e-3,
         "batch_size": 128,
-        "max_iter": 40,
+        # 40 epochs scored 0.9389 but took 32 minutes on all 60,000 images:
+        # over the 30-minute budget the recipe is held to.
+        "max_iter": 30,
     },
 }
 
