@@ -18,7 +18,7 @@ and writes
 ``benchmarks/results/fashion_recipe.json`` and the "Fashion-MNIST recipe"
 section of ``docs/performance.md``::
 
-    python benchmarks/bench_fashion_recipe.py            # about 90 minutes on 2 cores
+    python benchmarks/bench_fashion_recipe.py            # about 75 minutes on 2 cores
     python benchmarks/bench_fashion_recipe.py --only recipe   # one contender
     python benchmarks/bench_fashion_recipe.py --refit-only    # the refit alone
     python benchmarks/bench_fashion_recipe.py --quick    # a smoke run
@@ -102,6 +102,12 @@ def _slug(name):
     return "".join(c if c.isalnum() else "-" for c in name)
 
 
+def _test_scores(model, X_test, y_test):
+    y_pred = model.predict(X_test)
+    return {"test_accuracy": float(accuracy_score(y_test, y_pred)),
+            "test_f1_macro": float(f1_score(y_test, y_pred, average="macro"))}
+
+
 def _refit(name, X, y, X_test, y_test, quick, models_dir):
     # The chosen settings trained on every training image, scored on the test.
     params = {**CONTENDERS[name], "random_state": 0}
@@ -112,12 +118,10 @@ def _refit(name, X, y, X_test, y_test, quick, models_dir):
     clf.fit(X, y)
     seconds = time.perf_counter() - tic
     save(clf, models_dir / f"{_slug(name)}-refit.safetensors")
-    y_pred = clf.predict(X_test)
     print(f"refit of {name}: {seconds:.0f} s", flush=True)
     return {"params": {k: repr(v) for k, v in params.items()},
             "epochs": clf.n_iter_, "fit_seconds": seconds,
-            "test_accuracy": float(accuracy_score(y_test, y_pred)),
-            "test_f1_macro": float(f1_score(y_test, y_pred, average="macro"))}
+            **_test_scores(clf, X_test, y_test)}
 
 
 def main():
@@ -174,9 +178,7 @@ def main():
     chosen = max(contenders, key=lambda n: contenders[n]["valid_accuracy"])
     model = models_dir / f"{_slug(chosen)}.safetensors"
     if model.exists():
-        y_pred = load(model).predict(X_test)
-        test = {"test_accuracy": float(accuracy_score(y_test, y_pred)),
-                "test_f1_macro": float(f1_score(y_test, y_pred, average="macro"))}
+        test = _test_scores(load(model), X_test, y_test)
     elif earlier.get("chosen") == chosen:  # scored when it was trained
         test = {k: earlier[k] for k in ("test_accuracy", "test_f1_macro")}
     else:
