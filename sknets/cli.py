@@ -180,7 +180,13 @@ def _parser():
                                        "idx:PATH or folder:PATH")
     run.add_argument("--param", action="append", default=None, metavar="NAME=VALUES",
                      help=SYNTAX)
-    run.add_argument("--cv", help="'holdout' (default) or a number of folds")
+    run.add_argument("--cv", help="a number of folds K (default 5: stratified "
+                                  "K-fold, repeated --repeats times) or 'holdout' "
+                                  "(one validation split: no test of differences)")
+    run.add_argument("--repeats", type=int,
+                     help="repetitions of the K-fold split with new folds "
+                          "(default 2: 10 validation scores per candidate); 1 "
+                          "with --cv holdout")
     run.add_argument("--test-size", type=float)
     run.add_argument("--n-jobs", type=int)
     run.add_argument("--output", help="output folder (default runs/<model>-<dataset>)")
@@ -216,6 +222,7 @@ _FIELDS = {
                            '["alpha=0.0001,0.01"]'),
     "params": (dict, "a table, e.g. [params] then alpha = [0.0001, 0.01]"),
     "cv": ((str, int), 'a number of folds or "holdout", e.g. cv = 3'),
+    "repeats": (int, "an integer >= 1, e.g. repeats = 2"),
     "test_size": ((float, int), "a number, e.g. test_size = 0.2"),
     "n_jobs": (int, "an integer, e.g. n_jobs = 2"),
     "output": (str, 'a folder name, e.g. output = "runs/study"'),
@@ -238,7 +245,8 @@ def _check_field(key, value, path):
 
 
 def _settings(args):
-    settings = {"model": "mlp", "dataset": "digits", "param": None, "cv": "holdout",
+    settings = {"model": "mlp", "dataset": "digits", "param": None, "cv": 5,
+                "repeats": None,
                 "test_size": 0.2, "n_jobs": None, "output": None, "max_iter": 60,
                 "random_state": 0, "device": "auto", "scheduler": None,
                 "search": "grid", "factor": 3}
@@ -271,6 +279,15 @@ def _settings(args):
                              f"got {cv!r}.")
         cv = int(cv)
     settings["cv"] = cv
+    repeats = settings["repeats"]
+    if repeats is None:
+        repeats = 1 if cv == "holdout" else 2
+    if repeats < 1:
+        raise UsageError(f"--repeats must be an integer >= 1, got {repeats}.")
+    if cv == "holdout" and repeats != 1:
+        raise UsageError("--repeats needs --cv K (repeated K-fold); --cv holdout is "
+                         "one split. Drop --repeats, or use --cv 5.")
+    settings["repeats"] = repeats
     if settings["search"] not in ("grid", "halving"):
         raise UsageError(f"--search must be 'grid' or 'halving', got "
                          f"{settings['search']!r}.")
@@ -370,6 +387,7 @@ def run_compare(settings):
     output = settings["output"] or f"runs/{settings['model']}-{dataset}"
     with _cluster(settings["scheduler"]) as client:
         result = compare(estimator, grid, X, y, X_test, y_test, cv=settings["cv"],
+                         repeats=settings["repeats"],
                          n_jobs=settings["n_jobs"], output_dir=output,
                          test_size=settings["test_size"],
                          random_state=settings["random_state"],
@@ -380,13 +398,21 @@ def run_compare(settings):
     frame = result.results
     metric = result.refit
     columns = [c for c in grid if c in frame] + [
-        c for c in (f"mean_{metric}", "mean_accuracy", "rung", "epochs", "fit_time")
+        c for c in (f"mean_{metric}", "ci_low", "ci_high", "tied_with_best",
+                    "mean_accuracy", "rung", "epochs", "fit_time")
         if c in frame]
     print(frame[list(dict.fromkeys(columns))].head(10).to_string(
         index=False, max_colwidth=30, float_format=lambda v: f"{v:.4f}"))
     print(f"\nbest: {result.best_params_}")
-    print(f"test accuracy {summary['accuracy']:.4f}, macro-F1 {summary['f1_macro']:.4f}"
-          f" on {summary['n_samples']} samples")
+    if result.comparison is not None:
+        for sentence in result.comparison.summary():
+            print(f"- {sentence}")
+    (acc_low, acc_high), (f1_low, f1_high) = (
+        result.evaluation.intervals["accuracy_ci"],
+        result.evaluation.intervals["f1_macro_ci"])
+    print(f"test accuracy {summary['accuracy']:.4f} [{acc_low:.4f}, {acc_high:.4f}], "
+          f"macro-F1 {summary['f1_macro']:.4f} [{f1_low:.4f}, {f1_high:.4f}] on "
+          f"{summary['n_samples']} samples (95% intervals)")
     if result.reused:
         print(f"resumed: {len(result.reused)} candidate(s) from an earlier run, "
               f"{len(result.fitted)} fitted now")

@@ -563,10 +563,12 @@ def _axis_values(values):
 def plot_search_results(search, param, metric=None, title=None):
     """Score against one varied parameter, for a search or its results table.
 
-    Each point is a candidate (mean score, with its std as an error bar); the
-    line joins the best candidate at each value of ``param``. Integer
-    parameters get integer ticks, and rates spanning a factor of ten or more
-    a log axis.
+    Each point is a candidate: its mean score with its interval as an error
+    bar (the ``ci_low`` and ``ci_high`` columns of ``sknets.compare``'s
+    results, else the std); the line joins the best candidate at each value
+    of ``param``. The score axis always spans the intervals, so differences
+    smaller than them are not drawn as large. Integer parameters get integer
+    ticks, and rates spanning a factor of ten or more a log axis.
 
     Parameters
     ----------
@@ -605,12 +607,18 @@ def plot_search_results(search, param, metric=None, title=None):
                          f"have {list(frame.columns)}.")
     xs, kind, ticks, labels = _axis_values(frame[param].tolist())
     scores = frame[column].to_numpy(dtype=float)
-    std = np.nan_to_num(np.asarray(frame.get(f"std_{metric}", np.zeros(len(frame))),
-                                   dtype=float))
+    if "ci_low" in frame and "ci_high" in frame:
+        low = np.asarray(frame["ci_low"], dtype=float)
+        high = np.asarray(frame["ci_high"], dtype=float)
+        yerr = np.nan_to_num(np.vstack([scores - low, high - scores]))
+        label = "candidates (95% CI)"
+    else:
+        yerr = np.nan_to_num(np.asarray(frame.get(f"std_{metric}",
+                                                  np.zeros(len(frame))), dtype=float))
+        label = "candidates (± std)"
     fig = Figure(figsize=(6, 4), layout="constrained")
     ax = fig.subplots()
-    ax.errorbar(xs, scores, yerr=std, fmt="o", alpha=0.6, capsize=3,
-                label="candidates")
+    ax.errorbar(xs, scores, yerr=yerr, fmt="o", alpha=0.6, capsize=3, label=label)
     best = {}
     for x, score in zip(xs, scores, strict=True):
         if not np.isnan(score):

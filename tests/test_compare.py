@@ -1,5 +1,6 @@
 """sknets compare: the CLI, the runner, resuming, the report and the plots."""
 
+import json
 import os
 import re
 import signal
@@ -11,12 +12,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from _holdout import compare
 from sklearn.metrics import balanced_accuracy_score, make_scorer
 
 from sknets import CNNClassifierTorch, MLPClassifierTorch
 from sknets.cli import main
 from sknets.compare import _report as report_module
-from sknets.compare import candidate_name, compare
+from sknets.compare import candidate_name
 from sknets.metrics import make_scoring
 from sknets.training.net import SknetsNet
 
@@ -78,9 +80,17 @@ def test_end_to_end_run_writes_every_file(tmp_path, capsys):
             "epochs"} <= set(results.columns)
     assert results["mean_f1_macro"].is_monotonic_decreasing
     assert set(results["status"]) == {"done"}
+    # The default protocol: 10 splits, so every candidate has an interval.
+    assert {"ci_low", "ci_high", "tied_with_best"} <= set(results.columns)
+    assert (results["ci_low"] < results["mean_f1_macro"]).all()
+    assert results["std_f1_macro"].notna().all()
+    effects = pd.read_csv(output / "effects.csv")
+    assert list(effects.columns) == ["param", "value", "reference", "difference",
+                                     "ci_low", "ci_high", "p_value", "evidence"]
+    assert set(effects["param"]) == {"learning_rate_init", "hidden_layer_sizes"}
     figures = {p.name for p in (output / "figures").iterdir()}
     assert figures == {"parallel_coordinates.png", "score_vs_learning_rate_init.png",
-                       "score_vs_depth.png", "curves_overlaid.png",
+                       "score_vs_depth.png", "curves_overlaid.png", "effects.png",
                        "confusion_matrix.png", "roc_curves.png"}
     models = sorted(p.name for p in (output / "models").glob("*.safetensors"))
     assert len(models) == 4 and (output / "best_model.safetensors").exists()
@@ -320,7 +330,9 @@ def test_diverged_candidate_ranks_last_and_the_run_goes_on(tmp_path, capsys):
     assert results["status"].tolist() == ["done", "diverged"]
     assert results["learning_rate_init"].tolist() == [0.01, 1e6]
     assert results.loc[1, [c for c in results if c.startswith("mean_")]].isna().all()
-    assert "| 2 | 1e+06 | diverged | diverged |" in (tmp_path / "report.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    assert "| 2 | 1e+06 | diverged |  |  | diverged |" in report  # no interval
+    assert "1 candidate(s) are left out" in report
     capsys.readouterr()
     assert main(args) == 0
     assert "resumed: 2 candidate(s)" in capsys.readouterr().out
@@ -434,8 +446,9 @@ def test_cross_validation_refits_the_best_once(tmp_path, digits_600, monkeypatch
                      output_dir=tmp_path, verbose=False)
     assert (result.results["std_f1_macro"] > 0).all()
     # Folds train together (fit_on_folds); the two refits are plain fits.
+    # 3 folds x 2 repeats (the default) per candidate.
     assert full.count(True) == 2 and full.count(False) == 0
-    assert len(finished) == 2 * 3 + 2
+    assert len(finished) == 2 * 3 * 2 + 2
     assert result.best_estimator_.n_iter_ == 30
     assert len(list((tmp_path / "models").glob("*.refit.safetensors"))) == 2
     assert result.evaluation.accuracy > 0.5
@@ -625,3 +638,117 @@ def test_sample_weights_train_and_score_every_candidate(tmp_path, digits_600):
                     verbose=False, sample_weight=w)
     assert folds.best_estimator_.t_ == 3 * int((study.sample_weight > 0).sum()
                                                + (study.sample_weight_val > 0).sum())
+
+
+# -- the default protocol: repeated K-fold, intervals and tests -----------------------
+
+
+@pytest.fixture(scope="module")
+def default_run(small_digits, tmp_path_factory):
+    # compare's default protocol (5-fold x 2) on a planted effect (a learning
+    # rate too small to learn in 4 epochs) and a parameter with none (alpha
+    # 1e-5 against 2e-5).
+    from sknets.compare import compare as compare_default
+
+    X, _, y, _ = small_digits
+    output = tmp_path_factory.mktemp("default")
+    result = compare_default(
+        MLPClassifierTorch((16,), max_iter=4, random_state=0, device="cpu"),
+        {"learning_rate_init": [1e-2, 1e-5], "alpha": [1e-5, 2e-5]}, X, y,
+        output_dir=output, verbose=False)
+    return result, output
+
+
+def test_default_protocol_gives_every_candidate_ten_scores(default_run):
+    # Ten validation scores per candidate; the intervals and tied set of the
+    # comparison are in results.csv.
+    result, output = default_run
+    run = json.loads((output / "run.json").read_text())
+    assert run["protocol"]["cv"] == 5 and run["protocol"]["repeats"] == 2
+    for record in (output / "models").glob("*.json"):
+        assert len(json.loads(record.read_text())["scores"]["f1_macro"]) == 10
+    results = pd.read_csv(output / "results.csv")
+    assert results["std_f1_macro"].notna().all()
+    assert (results["ci_low"] < results["mean_f1_macro"]).all()
+    assert (results["mean_f1_macro"] < results["ci_high"]).all()
+    tied = results.set_index("learning_rate_init")["tied_with_best"]
+    assert not tied.loc[1e-5].any()
+    assert result.comparison.n_splits == 10
+
+
+def test_report_says_mattered_most_only_with_evidence(default_run):
+    # The planted learning rate has evidence and leads; alpha says "no
+    # evidence" and is never said to have mattered most.
+    result, output = default_run
+    effects = pd.read_csv(output / "effects.csv").set_index("param")
+    assert bool(effects.loc["learning_rate_init", "evidence"])
+    assert not bool(effects.loc["alpha", "evidence"])
+    text = (output / "report.md").read_text().replace("\\", "")
+    summary = text.split("## Summary")[1].split("## Ranking")[0]
+    assert "learning_rate_init mattered most: evidence of a difference" in summary
+    assert "alpha: no evidence of a difference" in summary
+    assert "alpha mattered most" not in text
+    assert "1 of the 3 other candidates is indistinguishable from the best" \
+        in summary
+    assert (output / "figures" / "effects.png").exists()
+
+
+def test_test_scores_carry_their_intervals(default_run):
+    # evaluation.json has Wilson's interval of accuracy and a bootstrap one of
+    # macro-F1, each around its score; the report prints them.
+    result, output = default_run
+    record = json.loads((output / "evaluation.json").read_text())
+    low, high = record["accuracy_ci"]
+    assert low < result.evaluation.accuracy < high
+    n = len(result.evaluation.y_true)
+    assert high - low == pytest.approx(2 * 1.96 * np.sqrt(
+        result.evaluation.accuracy * (1 - result.evaluation.accuracy) / n), rel=0.15)
+    low, high = record["f1_macro_ci"]
+    assert low < result.evaluation.f1_macro < high
+    summary = (output / "report.md").read_text().split("## Ranking")[0]
+    assert f"[{record['accuracy_ci'][0]:.4f}, {record['accuracy_ci'][1]:.4f}]" \
+        in summary.replace("\\", "")
+
+
+def test_report_says_what_each_fit_trained_on_and_when_it_had_not_converged(
+        default_run):
+    # 480 training samples: folds of 384 to train and 96 to validate, the
+    # refit on all 480; 4 epochs are too few to converge.
+    _, output = default_run
+    summary = (output / "report.md").read_text().split("## Ranking")[0]
+    assert ("Each fit trained on about 384 samples and was validated on about 96 "
+            "(of 480 training samples); the best was then refitted on all 480"
+            in summary)
+    assert "Not converged: the best candidate's 10 of its 10 fits used all 4 " \
+        "epochs" in summary
+
+
+def test_plan_states_the_fits_and_their_time_before_training(small_digits, tmp_path,
+                                                             capsys):
+    # verbose: the planned fits, an estimate of their time and how to run
+    # fewer are printed before the first fit.
+    from sknets.compare import compare as compare_default
+
+    X, _, y, _ = small_digits
+    compare_default(MLPClassifierTorch((8,), max_iter=2, random_state=0),
+                    {"alpha": [1e-4, 1e-3]}, X, y, output_dir=tmp_path)
+    out = capsys.readouterr().out
+    assert re.search(r"Plan: 2 candidate\(s\) x 10 splits \(5-fold x 2 repeats\) = "
+                     r"20 fits, then one refit of the best; about \d+ s", out)
+    assert "--cv 3 --repeats 1" in out and "--cv holdout" in out
+
+
+def test_repeats_need_kfold(small_digits, tmp_path, capsys):
+    # repeats > 1 with one holdout split is refused, in Python and the CLI.
+    from sknets.compare import compare as compare_default
+
+    X, _, y, _ = small_digits
+    with pytest.raises(ValueError, match="repeats > 1 needs cv=K"):
+        compare_default(MLPClassifierTorch(max_iter=1), {"alpha": [1e-4]}, X, y,
+                        cv="holdout", repeats=3, output_dir=tmp_path)
+    with pytest.raises(SystemExit):
+        main(["compare", "--cv", "holdout", "--repeats", "2"])
+    assert "--repeats needs --cv K" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["compare", "--repeats", "0"])
+    assert "--repeats must be an integer >= 1" in capsys.readouterr().err

@@ -23,9 +23,9 @@ from sklearn.model_selection import (
 from sknets import MLPClassifierTorch
 from sknets.model_selection import GridSearchCV as FusedGridSearchCV
 from sknets.model_selection import (
+    bonferroni_adjust,
     compare_candidates,
     corrected_ttest,
-    holm_adjust,
     wilson_interval,
 )
 from sknets.model_selection._comparison import comparison_from_scores
@@ -70,11 +70,11 @@ def simulate_study(seed, n_candidates=5, n_samples=1000, planted=0.02):
 
 
 def naive_any_worse(scores, alpha=ALPHA):
-    """A plain paired t-test against the best (variance / k), Holm-adjusted."""
+    """A plain paired t-test against the best (variance / k), adjusted alike."""
     best = int(np.argmax(scores.mean(axis=1)))
     p = [stats.ttest_1samp(scores[c] - scores[best], 0).pvalue
          for c in range(len(scores)) if c != best]
-    return bool((holm_adjust(p) < alpha).any())
+    return bool((bonferroni_adjust(p) < alpha).any())
 
 
 def simulate(n_studies, seed=0):
@@ -129,12 +129,22 @@ def test_corrected_ttest_inflates_the_variance_by_the_overlap():
     assert math.isnan(corrected_ttest([0.5], 0.25)[1])
 
 
-def test_holm_adjust_matches_the_step_down_rule():
-    # Sorted 0.01, 0.03, 0.04 -> 3 x 0.01, max(0.03, 2 x 0.03), max(0.06, 0.04).
-    assert holm_adjust([0.04, 0.01, 0.03]).tolist() == pytest.approx(
-        [0.06, 0.03, 0.06])
-    adjusted = holm_adjust([np.nan, 0.2])
+def test_bonferroni_adjust_and_simultaneous_intervals_agree():
+    # m * p, capped at 1, NaN left out; evidence exactly where the effect's
+    # simultaneous interval excludes 0.
+    assert bonferroni_adjust([0.04, 0.01, 0.5]).tolist() == pytest.approx(
+        [0.12, 0.03, 1.0])
+    adjusted = bonferroni_adjust([np.nan, 0.2])
     assert math.isnan(adjusted[0]) and adjusted[1] == pytest.approx(0.2)
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        scores = 0.9 + rng.normal(0, 0.01, (4, 10)) + rng.normal(0, 0.01, (4, 1))
+        comparison = comparison_from_scores(
+            [{"a": i % 2, "b": i // 2} for i in range(4)], scores,
+            metric="accuracy", test_train_ratio=0.25)
+        effects = comparison.effects
+        excludes = (effects["ci_low"] > 0) | (effects["ci_high"] < 0)
+        assert (excludes == effects["evidence"]).all()
 
 
 def test_wilson_interval_covers_at_its_level():

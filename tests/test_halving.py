@@ -6,9 +6,10 @@ import sys
 
 import pandas as pd
 import pytest
+from _holdout import compare
 
 from sknets import MLPClassifierTorch
-from sknets.compare import _halving, candidate_name, compare, halving_rungs
+from sknets.compare import _halving, candidate_name, halving_rungs
 from sknets.training import fused
 
 # Nine learning rates; 0.01 is planted as the clear best on digits: the
@@ -124,7 +125,8 @@ def test_interrupted_halving_resumes_at_its_rung(tmp_path, monkeypatch, digits_6
         compare(_estimator(), PLANTED, X, y, output_dir=tmp_path / "a", **kwargs)
     monkeypatch.undo()
     rung_files = sorted((tmp_path / "a" / "models").glob("*.rung0.fold*"))
-    assert len(rung_files) == 9 * (1 if cv == "holdout" else cv)
+    # K folds x 2 repeats (the default) per candidate with cv=K.
+    assert len(rung_files) == 9 * (1 if cv == "holdout" else cv * 2)
     calls = _count_fits(monkeypatch)
     compare(_estimator(), PLANTED, X, y, output_dir=tmp_path / "a", **kwargs)
     assert calls == [0, 3, 1]  # rung 0 is not trained again

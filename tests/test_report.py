@@ -9,13 +9,13 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
+from _holdout import compare
 from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
 from sklearn.model_selection import GridSearchCV
 
 from sknets import CNNClassifierTorch, MLPClassifierTorch, plotting
 from sknets.cli import main
-from sknets.compare import compare
 from sknets.compare._render import escape_markdown
 from sknets.metrics import make_scoring
 
@@ -86,28 +86,29 @@ def test_report_sections_come_in_order_with_a_compact_ranking(hostile_run):
     ranking = next(t for t in page.tables if t["section"] == "ranking")
     assert len(ranking["columns"]) <= 12
     assert ranking["columns"] == ["#", "learning_rate_init", "class_weight",
-                                  "f1_macro", "accuracy", "epochs", "fit time (s)"]
+                                  "f1_macro", "f1_macro 95% CI", "tied with best",
+                                  "accuracy", "epochs", "fit time (s)"]
     assert not any("std" in c or "±" in c for t in page.tables for c in t["columns"])
     assert "overlaid learning curves of every candidate" in page.images
     assert any(alt.startswith("parallel coordinates") for alt in page.images)
 
 
-def test_summary_says_what_mattered_most(hostile_run):
-    # The parameter with the largest spread of best scores leads, with the
-    # scores at its best and worst values, as in results.csv.
+def test_one_split_report_claims_no_evidence(hostile_run):
+    # Holdout: one score per candidate cannot tell candidates apart, so no
+    # parameter "mattered most" however far apart its scores are, the
+    # spread is blank in results.csv, and the binomial floor is shown.
     result, output = hostile_run
-    frame = result.results
-    spreads = {}
-    for param in ("learning_rate_init", "class_weight"):
-        best = frame.groupby(frame[param].map(repr))["mean_f1_macro"].max()
-        spreads[param] = (best.max() - best.min(), best.max(), best.min())
-    lead = max(spreads, key=lambda k: spreads[k][0])
-    _, high, low = spreads[lead]
-    text = (output / "report.md").read_text()
-    assert re.search(rf"{lead} mattered most: {high:.3f} at .+ against {low:.3f} at",
-                     text.replace("\\", ""))
+    text = (output / "report.md").read_text().replace("\\", "")
     summary = text.split("## Summary")[1].split("## Ranking")[0]
+    assert "mattered most" not in text
+    assert "claims no evidence of any difference" in summary
+    assert "learning_rate_init: no evidence of a difference (one split" in summary
+    assert "binomial standard error" in summary
     assert f"{result.evaluation.accuracy:.4f}" in summary
+    results = pd.read_csv(output / "results.csv")
+    assert results["std_f1_macro"].isna().all()
+    assert results["tied_with_best"].all()
+    assert "trained on 384 samples and was validated on 96" in summary
 
 
 def test_user_strings_are_shown_as_written(hostile_run):
@@ -140,7 +141,9 @@ def test_numbers_are_formatted_by_kind(hostile_run):
     assert f"| samples | {n_test} |" in markdown
     assert f"{n_test}.0000" not in markdown
     ranking = markdown.split("## Ranking")[1].split("##")[0]
-    assert re.search(r"\| 1 \| 0\.01 \| .* \| 0\.\d{4} \| 0\.\d{4} \| 4 \|", ranking)
+    interval = r"\\\[0\.\d{4}, 0\.\d{4}\\\]"  # escaped brackets in Markdown
+    assert re.search(rf"\| 1 \| 0\.01 \| .* \| 0\.\d{{4}} \| {interval} \| "
+                     r"= best \| 0\.\d{4} \| 4 \|", ranking)
 
 
 def test_report_command_renders_without_training(hostile_run, monkeypatch, tmp_path):
@@ -192,7 +195,7 @@ def test_kfold_report_shows_the_fold_spread(small_digits, tmp_path):
             {"alpha": [1e-4, 1e-1]}, X, y, cv=2, output_dir=tmp_path, verbose=False)
     markdown = (tmp_path / "report.md").read_text()
     ranking = markdown.split("## Ranking")[1].split("##")[0]
-    assert "mean ± std over 2 folds" in ranking
+    assert "mean ± std over 4 splits" in ranking  # 2 folds x 2 repeats
     assert len(re.findall(r"0\.\d{4} ± 0\.\d{4}", ranking)) == 4
     assert "the band their range" in markdown
 

@@ -21,7 +21,7 @@ from ..persistence import _decode, _decode_array
 from ..plotting import _value_text
 from ._folder import RunFolder
 from ._halving import rung_table
-from ._runner import DIVERGED, rank
+from ._runner import DIVERGED, compare_records, n_splits, rank
 
 __all__ = ["Report", "build_report", "write_report"]
 
@@ -85,7 +85,14 @@ def _score(value, status=None):
 
 def _score_pm(mean, std, folds, status=None):
     text = _score(mean, status)
-    return f"{text} ± {std:.4f}" if folds > 1 and not math.isnan(mean) else text
+    return (f"{text} ± {std:.4f}" if folds > 1 and not math.isnan(mean)
+            and not math.isnan(std) else text)
+
+
+def _interval(low, high):
+    if low is None or not (np.isfinite(low) and np.isfinite(high)):
+        return ""
+    return f"[{low:.4f}, {high:.4f}]"
 
 
 def _count(value):
@@ -103,57 +110,6 @@ def _seconds(value):
 def _params_text(params):
     text = ", ".join(f"{key}={_value_text(value)}" for key, value in params.items())
     return text or "the base estimator's parameters"
-
-
-# -- what mattered ---------------------------------------------------------------------
-
-
-@dataclass
-class Effect:
-    """One varied parameter's effect: the best score at each of its values."""
-
-    param: str
-    best: list  # (value, best score), best first; NaN when all diverged
-
-    @property
-    def spread(self):
-        scores = [s for _, s in self.best if not math.isnan(s)]
-        return max(scores) - min(scores) if len(scores) > 1 else 0.0
-
-    def sentence(self, first):
-        (top_value, top), (low_value, low) = self.best[0], self.best[-1]
-        lead = f"{self.param} mattered most" if first else self.param
-        if math.isnan(top):
-            return f"{self.param}: every candidate diverged."
-        if math.isnan(low):
-            return (f"{lead}: {top:.3f} at {_value_text(top_value)}, while every "
-                    f"candidate at {_value_text(low_value)} diverged.")
-        if self.spread < 5e-4:
-            return (f"{self.param} made no difference: {top:.3f} at every value "
-                    f"({', '.join(_value_text(v) for v, _ in self.best)}).")
-        return (f"{lead}: {top:.3f} at {_value_text(top_value)} against {low:.3f} at "
-                f"{_value_text(low_value)}.")
-
-
-def parameter_effects(frame, params, metric):
-    """The effect of each varied parameter, the one that mattered most first."""
-    scores = frame[f"mean_{metric}"].to_numpy(dtype=float)
-    effects = []
-    for param in params:
-        groups = {}
-        for value, score in zip(frame[param].tolist(), scores, strict=True):
-            key = repr(value)
-            _, best = groups.get(key, (value, math.nan))
-            if not math.isnan(score) and (math.isnan(best) or score > best):
-                best = score
-            groups[key] = (value, best)
-        if len(groups) < 2:
-            continue
-        best = sorted(groups.values(),
-                      key=lambda item: -np.inf if math.isnan(item[1]) else item[1],
-                      reverse=True)
-        effects.append(Effect(param, best))
-    return sorted(effects, key=lambda effect: effect.spread, reverse=True)
 
 
 # -- reading a run folder --------------------------------------------------------------
@@ -189,12 +145,14 @@ def _image(file, title, display):
 def _load_evaluation(folder):
     record = folder.read_json("evaluation.json")
     if record is None:
-        return None, None
+        return None, None, None
     classes = _decode_array(record["classes"], "classes")
     evaluation = Evaluation(_decode_array(record["y_true"], "y_true"),
                             _decode_array(record["y_pred"], "y_pred"),
                             np.asarray(record["y_proba"], dtype=float), classes)
-    return evaluation, record.get("gallery")
+    intervals = {key: record[key] for key in ("accuracy_ci", "f1_macro_ci")
+                 if key in record}
+    return evaluation, record.get("gallery"), intervals
 
 
 def build_report(run_dir):
@@ -231,13 +189,14 @@ def _build_report(folder, run):
     if not records:
         raise ValueError(f"{folder.path} holds no finished candidate yet; rerun the "
                          "comparison to train them.")
-    frame = rank(run, records)
+    comparison = compare_records(run, records)
+    frame = rank(run, records, comparison)
     protocol = run["protocol"]
     metric = protocol["refit"]
-    folds = 1 if protocol["cv"] == "holdout" else protocol["cv"]
+    folds = n_splits(protocol)
     varied = _varied(frame, run["grid"])
-    effects = parameter_effects(frame, varied, metric)
-    evaluation, gallery = _load_evaluation(folder)
+    lead = _lead_param(comparison, varied)
+    evaluation, gallery, test_ci = _load_evaluation(folder)
     best_name = (folder.read_json("best.json") or {}).get("name")
     class_names = run.get("class_names")
     classes = _decode_array(run["classes"], "classes")
@@ -247,8 +206,8 @@ def _build_report(folder, run):
     n_total, n_done = len(run["candidates"]), len(records)
     title = f"Comparison of {n_total} {run['estimator']} candidates"
 
-    summary = _summary(run, frame, effects, evaluation, best_name, params_of,
-                       n_total, n_done, folds)
+    summary = _summary(run, frame, comparison, evaluation, best_name, params_of,
+                       n_total, n_done, folds, records, test_ci)
     sections = [
         Section("summary", "Summary", summary),
         Section("ranking", "Ranking", _ranking(frame, varied, metric, folds)),
@@ -256,9 +215,9 @@ def _build_report(folder, run):
                    _rungs(records, run, params_of, metric, folds))]
           if protocol.get("search") == "halving" else []),
         Section("parameters", "What each parameter did",
-                _parameters(frame, effects, varied, metric, folds)),
+                _parameters(frame, comparison, varied, metric)),
         Section("curves", "Learning curves",
-                _curves(frame, records, effects, folds)),
+                _curves(frame, records, lead, folds)),
         Section("best-model", "The best model on the test data",
                 _best_model(folder, evaluation, gallery, names, best_name, records,
                             run)),
@@ -270,19 +229,90 @@ def _build_report(folder, run):
     return Report(title, sections)
 
 
-def _summary(run, frame, effects, evaluation, best_name, params_of, n_total, n_done,
-             folds):
+def _lead_param(comparison, varied):
+    # The parameter that colours the curves: the first of the effect
+    # sentences (evidence first, then the largest difference).
+    if comparison is not None and len(comparison.effects):
+        for sentence in comparison.effect_sentences():
+            param = sentence.split(":")[0].removesuffix(" mattered most")
+            if param in varied:
+                return param
+    return varied[0] if varied else None
+
+
+def _protocol_text(run, folds):
     protocol = run["protocol"]
-    metric = protocol["refit"]
-    how = ("holdout: each candidate trained once and scored on a stratified "
-           f"{protocol['validation_size']:.0%} validation split of the training data"
-           if folds == 1 else f"{folds}-fold stratified cross-validation")
+    if protocol["cv"] == "holdout":
+        how = ("holdout: each candidate trained once and was scored on one "
+               f"stratified {protocol['validation_size']:.0%} validation split of "
+               "the training data")
+    else:
+        repeats = protocol.get("repeats", 1)
+        how = (f"{protocol['cv']}-fold stratified cross-validation"
+               + (f" repeated {repeats} times" if repeats > 1 else "")
+               + f" ({folds} validation scores per candidate)")
     if protocol.get("search") == "halving":
         how += (f", with successive halving (factor {protocol['factor']}): each "
                 "rung's best candidates go on training, the others stop; the best "
                 "is chosen among the last rung's")
-    blocks = [f"Protocol: {how}; ranked by validation {metric}. "
-              f"{run['n_train']} training and {run['n_test']} test samples."]
+    return how
+
+
+def _sizes_text(run):
+    # What each model trained on, not only what the data held.
+    cv = run["protocol"]["cv"]
+    n_fit, n_val = run.get("n_fit"), run.get("n_val")
+    if n_fit is None:
+        return f"{run['n_train']} training and {run['n_test']} test samples."
+    if cv == "holdout":
+        return (f"Each candidate trained on {n_fit} samples and was validated on "
+                f"{n_val} (of {run['n_train']} training samples); the best is "
+                f"tested on {run['n_test']} test samples.")
+    return (f"Each fit trained on about {n_fit} samples and was validated on about "
+            f"{n_val} (of {run['n_train']} training samples); the best was then "
+            f"refitted on all {run['n_train']} and tested on {run['n_test']} test "
+            "samples.")
+
+
+def _still_improving(run, records, name):
+    """Why the best candidate had not converged, or None."""
+    record = records[name]
+    entries = {entry["name"]: i for i, entry in enumerate(run["candidates"])}
+    budgets = run.get("max_iter")
+    histories = [_decode(h, "history") for h in record["histories"] if h]
+    if not histories:
+        return None
+    if run["protocol"]["cv"] == "holdout":
+        history = histories[0]
+        key = next((k for k in ("valid_f1_macro", "valid_accuracy")
+                    if k in history[-1]), None)
+        if key is None:
+            return None
+        values = [row.get(key) for row in history]
+        values = [v for v in values if v is not None and np.isfinite(v)]
+        tail = max(1, len(values) // 10)
+        if values and max(values[-tail:]) >= max(values) and len(values) > 1 \
+                and max(values[-tail:]) > max(values[:-tail] or [-np.inf]):
+            return (f"its validation {key[len('valid_'):]} was still improving in "
+                    f"its last {tail} epoch(s) (best at epoch "
+                    f"{int(np.argmax(values)) + 1} of {len(values)})")
+        return None
+    if budgets is not None and name in entries:
+        budget = budgets[entries[name]]
+        ran_out = sum(len(h) >= budget for h in histories)
+        if ran_out:
+            return (f"{ran_out} of its {len(histories)} fits used all {budget} "
+                    "epochs without meeting the stopping rule (tol, "
+                    "n_iter_no_change)")
+    return None
+
+
+def _summary(run, frame, comparison, evaluation, best_name, params_of, n_total,
+             n_done, folds, records, test_ci):
+    protocol = run["protocol"]
+    metric = protocol["refit"]
+    blocks = [f"Protocol: {_protocol_text(run, folds)}; ranked by validation "
+              f"{metric}. {_sizes_text(run)}"]
     if run.get("state") == "running":
         blocks.append(f"This run is unfinished: {n_done} of {n_total} candidates are "
                       "done. Rerun the same command to train the others; this "
@@ -292,21 +322,25 @@ def _summary(run, frame, effects, evaluation, best_name, params_of, n_total, n_d
         blocks.append("Every candidate diverged: its training or validation "
                       "loss became non-finite. Lower learning_rate_init, scale "
                       "the inputs or set batch_norm=True.")
-    elif evaluation is not None and best_name is not None:
+    if comparison is not None:
+        blocks.append(comparison.summary(describe=_params_text))
+    if evaluation is not None and best_name is not None:
+        test = test_ci or {}
         blocks.append(
-            f"Best candidate: {_params_text(params_of[best_name])}, with validation "
-            f"{metric} {_score(best_row[f'mean_{metric}'])}. On the test data: "
-            f"accuracy {evaluation.accuracy:.4f}, macro-F1 {evaluation.f1_macro:.4f}, "
-            f"ROC-AUC {evaluation.roc_auc_ovr:.4f}.")
-    else:
-        blocks.append(f"Best so far: {_params_text(params_of[best_row['candidate']])}"
-                      f", with validation {metric} "
-                      f"{_score(best_row[f'mean_{metric}'])}.")
+            f"The best on the test data: accuracy {evaluation.accuracy:.4f} "
+            f"{_interval(*test.get('accuracy_ci', (None, None)))}, macro-F1 "
+            f"{evaluation.f1_macro:.4f} "
+            f"{_interval(*test.get('f1_macro_ci', (None, None)))}, ROC-AUC "
+            f"{evaluation.roc_auc_ovr:.4f} ({run['n_test']} test samples; 95% "
+            "intervals: Wilson for accuracy, a bootstrap over test samples for "
+            "macro-F1).".replace("  ", " "))
+        why = _still_improving(run, records, best_name)
+        if why:
+            blocks.append(f"Not converged: the best candidate's {why}; more epochs "
+                          "(--max-iter) may change the comparison.")
     if run.get("data_summary"):
         blocks.append(Details("The data as read", [run["data_summary"]]))
-    if effects:
-        blocks.append([effect.sentence(i == 0) for i, effect in enumerate(effects)])
-    elif len(frame) == 1:
+    if len(frame) == 1:
         blocks.append("One candidate: no parameter was varied.")
     n_diverged = int((frame["status"] == DIVERGED).sum())
     if n_diverged:
@@ -316,8 +350,8 @@ def _summary(run, frame, effects, evaluation, best_name, params_of, n_total, n_d
 
 
 def _ranking(frame, varied, metric, folds):
-    columns = ["#", *varied, metric]
-    numeric = [True] + [False] * len(varied) + [True]
+    columns = ["#", *varied, metric, f"{metric} 95% CI", "tied with best"]
+    numeric = [True] + [False] * len(varied) + [True, True, False]
     has_accuracy = "mean_accuracy" in frame and metric != "accuracy"
     if has_accuracy:
         columns.append("accuracy")
@@ -332,7 +366,10 @@ def _ranking(frame, varied, metric, folds):
     for i, row in frame.iterrows():
         cells = [str(i + 1), *(_value_text(row[p]) for p in varied),
                  _score_pm(row[f"mean_{metric}"], row[f"std_{metric}"], folds,
-                           row["status"])]
+                           row["status"]),
+                 _interval(row["ci_low"], row["ci_high"]),
+                 "= best" if i == 0 and row["tied_with_best"] else
+                 ("yes" if row["tied_with_best"] else "")]
         if has_accuracy:
             cells.append(_score_pm(row["mean_accuracy"], row["std_accuracy"], folds,
                                    row["status"]))
@@ -346,8 +383,20 @@ def _ranking(frame, varied, metric, folds):
                          "reached, after that rung's epochs: candidates of a later "
                          "rung rank first.")
     if folds > 1:
-        blocks.insert(0, f"Scores are the mean ± std over {folds} folds; epochs the "
-                         "mean over folds, fit time their sum.")
+        blocks.insert(0, f"Scores are the mean ± std over {folds} splits; the 95% CI "
+                         "is the corrected resampled t-interval of the mean (the "
+                         "splits share training samples, so it is wider than the "
+                         "std suggests). 'tied with best' marks the candidates the "
+                         "data cannot tell from the best (corrected paired t-test, "
+                         "Bonferroni-adjusted). Epochs are the mean over the "
+                         "splits, fit time their sum; fits that ran in parallel "
+                         "shared the "
+                         "cores, so fit times measure contention as well.")
+    else:
+        blocks.insert(0, "One validation split: no spread; the interval is the "
+                         "binomial standard error of the score as a proportion of "
+                         "the validation samples (a floor on its uncertainty), and "
+                         "no candidate is told apart from the best.")
     return blocks
 
 
@@ -372,20 +421,39 @@ def _rungs(records, run, params_of, metric, folds):
     ]
 
 
-def _parameters(frame, effects, varied, metric, folds):
-    if not effects:
+def _parameters(frame, comparison, varied, metric):
+    if not varied:
         return ["No parameter was varied."]
-    rows = []
-    for effect in effects:
-        for k, (value, best) in enumerate(effect.best):
-            rows.append([effect.param if k == 0 else "", _value_text(value),
-                         _score(best, DIVERGED),
-                         f"{effect.spread:.4f}" if k == 0 else ""])
-    blocks = [f"The best validation {metric} reached at each value of each varied "
-              "parameter, and the spread between the values' bests; the parameter "
-              "that mattered most comes first.",
-              Table(["parameter", "value", f"best {metric}", "spread"], rows,
-                    [False, False, True, True])]
+    blocks = []
+    if comparison is not None and len(comparison.effects):
+        effects = comparison.effects
+        rows = [[row["param"], _value_text(row["value"]),
+                 _value_text(row["reference"]),
+                 "n/a" if not np.isfinite(row["difference"]) else
+                 f"{row['difference']:+.4f}",
+                 _interval(row["ci_low"], row["ci_high"]),
+                 "" if not np.isfinite(row["p_value"]) else f"{row['p_value']:.3g}",
+                 "yes" if row["evidence"] else "no"]
+                for _, row in effects.iterrows()]
+        blocks += [
+            f"The difference in validation {metric} at each value of each varied "
+            "parameter from its best value (the reference), paired on the other "
+            "parameters and on the split; its 95% corrected interval, and the "
+            "p-value of the corrected t-test adjusted for every effect tested "
+            "(Bonferroni; the intervals are simultaneous, at 95% for the effects "
+            "together). 'evidence' is yes only where that test rejects \"no "
+            "difference\" at alpha 0.05, that is where the interval excludes 0.",
+            Table(["parameter", "value", "against", "difference",
+                   "simultaneous 95% CI",
+                   "adjusted p", "evidence"], rows,
+                  [False, False, False, True, True, True, False])]
+        # One split has no intervals: a forest plot of bare points would
+        # draw differences as if they were measured.
+        if not comparison.one_split and np.isfinite(
+                effects["difference"].to_numpy(float)).any():
+            blocks.append(_image("effects.png", "effects: differences and their "
+                                 "intervals", comparison.plot_effects()))
+        blocks += comparison.notes
     if len(varied) > 1 or len(frame) > 2:
         blocks.append(_image("parallel_coordinates.png",
                              f"parallel coordinates: parameters against {metric}",
@@ -397,9 +465,8 @@ def _parameters(frame, effects, varied, metric, folds):
     return blocks
 
 
-def _curves(frame, records, effects, folds):
+def _curves(frame, records, lead, folds):
     histories, colour_by = {}, {}
-    lead = effects[0].param if effects else None
     for _, row in frame.iterrows():
         record = records[row["candidate"]]
         runs = [_decode(h, "history") for h in record["histories"] if h]

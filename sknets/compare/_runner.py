@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import re
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -20,11 +21,21 @@ from sklearn import config_context
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, UndefinedMetricWarning
 from sklearn.metrics import check_scoring
-from sklearn.model_selection import ParameterGrid, StratifiedKFold, train_test_split
+from sklearn.model_selection import (
+    ParameterGrid,
+    RepeatedStratifiedKFold,
+    StratifiedKFold,
+    train_test_split,
+)
 from sklearn.utils.validation import _check_sample_weight
 from tqdm.auto import tqdm
 
 from ..metrics import evaluate, make_scoring, parameter_rows
+from ..model_selection._comparison import (
+    bootstrap_interval,
+    comparison_from_scores,
+    wilson_interval,
+)
 from ..model_selection._search import _params_key, _units, fit_cost, fit_on_folds
 from ..persistence import _decode, _encode, _encode_array
 from ..plotting import gallery_indices
@@ -100,7 +111,8 @@ class Study:
 
     @property
     def folds(self):
-        return 1 if self.protocol["cv"] == "holdout" else self.protocol["cv"]
+        """Splits per candidate: 1 with 'holdout', else cv x repeats."""
+        return n_splits(self.protocol)
 
     @property
     def refit(self):
@@ -118,13 +130,34 @@ def _split(X, y, w, size, random_state):
     return X, X_out, y, y_out, w, w_out
 
 
+def n_splits(protocol):
+    """Validation scores per candidate under a protocol (run.json's)."""
+    if protocol["cv"] == "holdout":
+        return 1
+    return protocol["cv"] * protocol.get("repeats", 1)
+
+
+def test_train_ratio(protocol):
+    """n_test / n_train of a protocol's splits (None for one holdout split)."""
+    return None if protocol["cv"] == "holdout" else 1 / (protocol["cv"] - 1)
+
+
+def _is_int(value, low):
+    return (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+            and value >= low)
+
+
 def make_study(X, y, X_test, y_test, *, cv, scoring, refit, test_size,
                validation_size, random_state, class_names, data_summary=None,
-               sample_weight=None):
+               sample_weight=None, repeats=1):
     """Split the data as the protocol says and check the protocol's values."""
-    if cv != "holdout" and not (isinstance(cv, int) and not isinstance(cv, bool)
-                                and cv >= 2):
+    if cv != "holdout" and not _is_int(cv, 2):
         raise ValueError(f"cv must be 'holdout' or an int >= 2, got {cv!r}.")
+    if not _is_int(repeats, 1):
+        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}.")
+    if cv == "holdout" and repeats != 1:
+        raise ValueError("repeats > 1 needs cv=K (repeated K-fold); 'holdout' is "
+                         "one split. Set cv=5, or repeats=1.")
     X, y = np.asarray(X), np.asarray(y)
     w = None
     if sample_weight is not None:
@@ -144,6 +177,8 @@ def make_study(X, y, X_test, y_test, *, cv, scoring, refit, test_size,
     protocol = {"cv": cv, "validation_size": validation_size,
                 "random_state": random_state, "refit": refit,
                 "metrics": list(scoring)}
+    if repeats > 1:  # kept out otherwise: a K-fold run's folder stays the same
+        protocol["repeats"] = repeats
     return Study(X, y, X_test, y_test, X_val, y_val, protocol, scoring, classes,
                  None if class_names is None else [str(n) for n in class_names],
                  None if data_summary is None else [str(s) for s in data_summary],
@@ -238,6 +273,8 @@ def plan(folder, estimator, param_grid, study):
         "n_train": int(len(study.y)) + (0 if study.y_val is None
                                         else int(len(study.y_val))),
         "n_test": int(len(study.y_test)),
+        "n_fit": _n_fit(study), "n_val": _n_val(study),
+        "max_iter": _max_iter(estimator, candidates),
     })
     result = Plan(candidates, names)
     metrics = set(study.scoring)
@@ -249,6 +286,27 @@ def plan(folder, estimator, param_grid, study):
             result.records[name] = record
     result.reused = sorted(result.records)
     return result
+
+
+def _n_fit(study):
+    # The rows each candidate's model trains on (a fold's training part).
+    if study.protocol["cv"] == "holdout":
+        return int(len(study.y))
+    return int(len(study.y) - len(study.y) // study.protocol["cv"])
+
+
+def _n_val(study):
+    # The rows each validation score is computed on.
+    if study.protocol["cv"] == "holdout":
+        return int(len(study.y_val))
+    return int(len(study.y) // study.protocol["cv"])
+
+
+def _max_iter(estimator, candidates):
+    # Each candidate's epoch budget, to tell a fit that stopped from one that
+    # ran out of epochs.
+    base = estimator.get_params().get("max_iter")
+    return [int(params.get("max_iter", base)) for params in candidates]
 
 
 def _grid_keys(param_grid):
@@ -312,11 +370,16 @@ def _score(model, error, fit_time, X_val, y_val, scoring, *, validation,
 
 
 def _splits(study):
-    if study.protocol["cv"] == "holdout":
+    protocol = study.protocol
+    if protocol["cv"] == "holdout":
         return [(np.arange(len(study.y)), None)]
-    return list(StratifiedKFold(study.protocol["cv"], shuffle=True,
-                                random_state=study.protocol["random_state"]
-                                ).split(study.X, study.y))
+    repeats = protocol.get("repeats", 1)
+    splitter = (StratifiedKFold(protocol["cv"], shuffle=True,
+                                random_state=protocol["random_state"])
+                if repeats == 1 else
+                RepeatedStratifiedKFold(n_splits=protocol["cv"], n_repeats=repeats,
+                                        random_state=protocol["random_state"]))
+    return list(splitter.split(study.X, study.y))
 
 
 def _record(params, outcomes, scoring):
@@ -516,10 +579,106 @@ def run(folder, estimator, plan, study, *, n_jobs=None, client=None, verbose=Tru
         progress.close()
 
 
+def estimate_seconds(estimator, todo, study, probe_rows=1024):
+    """About how long the fits still to run take, trained one by one.
+
+    The costliest candidate (``fit_cost``) trains one and then two epochs on
+    up to ``probe_rows`` training rows; the second epoch's time, scaled to
+    each fit's rows, epochs and cost, is summed over every fit still to run
+    (``len(todo)`` candidates x the protocol's splits). Fits that stack train
+    faster than this.
+
+    Returns
+    -------
+    seconds : float
+    """
+    if not todo:
+        return 0.0
+    n_features = _n_features(study)
+    members = [clone(estimator).set_params(**params) for params in todo]
+    costs = [fit_cost(member, n_features) for member in members]
+    probe = members[int(np.argmax(costs))]
+    rows = np.random.default_rng(0).permutation(len(study.y))[:probe_rows]
+    times = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for epochs in (1, 2):
+            model = clone(probe).set_params(max_iter=epochs, early_stopping=False,
+                                            verbose=False)
+            start = time.perf_counter()
+            model.fit(study.X[rows], study.y[rows])
+            times.append(time.perf_counter() - start)
+    per_epoch = times[1] - times[0] if times[1] > times[0] else times[1] / 2
+    per_row_epoch = per_epoch / len(rows) / (costs[int(np.argmax(costs))] / max(
+        probe.get_params().get("max_iter", 1), 1))
+    # fit_cost counts epochs already: cost / max_iter is the per-epoch cost.
+    return float(per_row_epoch * _n_fit(study) * study.folds * sum(costs))
+
+
+def plan_text(work, study, seconds):
+    """The sentence ``compare`` prints before training: fits, time, options."""
+    n = len(work.todo)
+    protocol = study.protocol
+    if protocol["cv"] == "holdout":
+        splits = "1 split (holdout)"
+        fewer = ""
+    else:
+        repeats = protocol.get("repeats", 1)
+        splits = (f"{study.folds} splits ({protocol['cv']}-fold"
+                  + (f" x {repeats} repeats)" if repeats > 1 else ")"))
+        fewer = (" For fewer fits: --cv 3 --repeats 1 (3 scores per candidate), or "
+                 "--cv holdout (one split: no test can tell candidates apart).")
+    refit = "" if protocol["cv"] == "holdout" else ", then one refit of the best"
+    done = f" ({len(work.reused)} done before)" if work.reused else ""
+    minutes = (f"about {seconds:.0f} s" if seconds < 120 else
+               f"about {seconds / 60:.0f} min")
+    return (f"Plan: {n} candidate(s){done} x {splits} = {n * study.folds} fits"
+            f"{refit}; {minutes} if trained one by one (splits that stack "
+            f"train together, faster).{fewer}")
+
+
 # -- stage 3: rank ---------------------------------------------------------------------
 
 
-def rank(run_record, records):
+def compare_records(run_record, records, alpha=0.05):
+    """The candidates' split scores compared with their uncertainty.
+
+    Parameters
+    ----------
+    run_record : dict
+        run.json.
+    records : dict
+        Finished candidates' records, by name.
+    alpha : float, default=0.05
+        Test level.
+
+    Returns
+    -------
+    comparison : CandidateComparison or None
+        ``compare_candidates``' comparison of the ranking metric over the
+        candidates' splits (with successive halving, those of the last rung
+        reached); None when no candidate has a finite score on every split.
+    """
+    protocol = run_record["protocol"]
+    metric = protocol["refit"]
+    entries = [entry for entry in run_record["candidates"] if entry["name"] in records]
+    if "search" in protocol and protocol["search"] == "halving" and entries:
+        last = max(len(records[e["name"]].get("rungs", [])) for e in entries)
+        entries = [e for e in entries
+                   if len(records[e["name"]].get("rungs", [])) == last]
+    params = [_decode(entry["params"], "params") for entry in entries]
+    scores = [records[entry["name"]]["scores"].get(metric) for entry in entries]
+    width = n_splits(protocol)
+    scores = np.array([s if s is not None and len(s) == width else [math.nan] * width
+                       for s in scores], dtype=float).reshape(len(entries), width)
+    if not np.isfinite(scores).all(axis=1).any():
+        return None
+    return comparison_from_scores(params, scores, metric=metric,
+                                  test_train_ratio=test_train_ratio(protocol),
+                                  alpha=alpha, n_test=run_record.get("n_val"))
+
+
+def rank(run_record, records, comparison=None):
     """The ranking of the finished candidates, best first.
 
     Parameters
@@ -537,11 +696,23 @@ def rank(run_record, records):
         and ``epochs`` (mean over folds), and with successive halving the
         ``rung`` it reached (1 is the first; later rungs rank first, each by
         its score at that rung). Diverged candidates have NaN scores and come
-        last. ``frame.attrs['refit']`` names the ranking
-        metric.
+        last. ``ci_low``, ``ci_high`` and ``tied_with_best`` come from
+        ``comparison`` (``compare_records``; computed when None) for the
+        ranking metric: the corrected interval of the mean, and whether the
+        data can tell the candidate from the best. With one split the spread
+        (``std_<metric>``) is NaN: one score has none. ``frame.attrs['refit']``
+        names the ranking metric.
     """
     refit = run_record["protocol"]["refit"]
     metrics = run_record["protocol"]["metrics"]
+    one_split = n_splits(run_record["protocol"]) == 1
+    if comparison is None:
+        comparison = compare_records(run_record, records)
+    intervals = {}
+    if comparison is not None:
+        for _, row in comparison.candidates.iterrows():
+            intervals[candidate_name(row["params"])] = (
+                row["ci_low"], row["ci_high"], bool(row["tied_with_best"]))
     rows = []
     for entry in run_record["candidates"]:
         record = records.get(entry["name"])
@@ -552,7 +723,9 @@ def rank(run_record, records):
         for metric in metrics:
             values = np.asarray(record["scores"][metric], dtype=float)
             row[f"mean_{metric}"] = float(np.mean(values))
-            row[f"std_{metric}"] = float(np.std(values))
+            row[f"std_{metric}"] = math.nan if one_split else float(np.std(values))
+        low, high, tied = intervals.get(entry["name"], (math.nan, math.nan, False))
+        row.update(ci_low=low, ci_high=high, tied_with_best=tied)
         row["fit_time"] = record["fit_time"]
         epochs = float(np.mean(record["epochs"]))
         row["epochs"] = int(epochs) if epochs.is_integer() else epochs
@@ -614,10 +787,31 @@ def refit_best(folder, estimator, plan, study, best_name, *, save_all=False):
 # -- stage 5: evaluate and report ------------------------------------------------------
 
 
+def test_intervals(evaluation, alpha=0.05):
+    """95% intervals of the test scores: Wilson's for accuracy, a bootstrap
+    over test rows for macro-F1 (1000 resamples, seeded)."""
+    classes = evaluation.classes
+    n = len(classes)
+    y_true = np.searchsorted(classes, evaluation.y_true)
+    y_pred = np.searchsorted(classes, evaluation.y_pred)
+    n_right = int(np.sum(y_true == y_pred))
+
+    def f1(t, p):  # macro-F1 with zero_division=0, as the f1_macro scorer
+        counts = np.bincount(t * n + p, minlength=n * n).reshape(n, n)
+        total = counts.sum(axis=0) + counts.sum(axis=1)
+        return float(np.mean(np.divide(2 * np.diag(counts), total,
+                                       out=np.zeros(n), where=total > 0)))
+
+    return {"accuracy_ci": list(wilson_interval(n_right, len(y_true), alpha)),
+            "f1_macro_ci": list(bootstrap_interval(f1, y_true, y_pred,
+                                                   alpha=alpha))}
+
+
 def evaluate_best(folder, best, study):
     """Score the best model on the test data and keep what the report needs."""
     evaluation = evaluate(best, study.X_test, study.y_test)
-    record = {"classes": _encode_array(evaluation.classes, "classes"),
+    record = {**test_intervals(evaluation),
+              "classes": _encode_array(evaluation.classes, "classes"),
               "y_true": _encode_array(evaluation.y_true, "y_true"),
               "y_pred": _encode_array(evaluation.y_pred, "y_pred"),
               "y_proba": evaluation.y_proba.tolist()}
@@ -629,6 +823,8 @@ def evaluate_best(folder, best, study):
             "images": np.asarray(study.X_test, dtype=float).reshape(
                 len(study.X_test), -1)[chosen].round(4).tolist()}
     folder.save_json("evaluation.json", record)
+    evaluation.intervals = {key: tuple(record[key])
+                            for key in ("accuracy_ci", "f1_macro_ci")}
     return evaluation
 
 
@@ -649,9 +845,15 @@ class ComparisonResult:
         The best model (trained on the training part; refitted on all the
         training data with cv=K).
     evaluation : sknets.metrics.Evaluation
-        The best model on the test data.
+        The best model on the test data; ``evaluation.intervals`` holds the
+        95% intervals ``accuracy_ci`` (Wilson) and ``f1_macro_ci`` (a
+        bootstrap over test samples).
     histories : dict
         Per-epoch history of each candidate (fold 0's with cv=K), by name.
+    comparison : sknets.model_selection.CandidateComparison
+        The candidates compared on the ranking metric with intervals and
+        corrected tests; ``results`` holds its ``ci_low``, ``ci_high`` and
+        ``tied_with_best``, and effects.csv its ``effects``.
     output_dir : pathlib.Path
         Where the files were written.
     fitted, reused : list of str
@@ -676,7 +878,7 @@ class ComparisonResult:
 
 
 def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
-            cv="holdout", scoring=None, refit="f1_macro", n_jobs=None,
+            cv=5, repeats=2, scoring=None, refit="f1_macro", n_jobs=None,
             output_dir="runs/compare", test_size=0.2, validation_size=0.2,
             random_state=0, save_all=False, class_names=None, data_summary=None,
             client=None, verbose=True, sample_weight=None, search="grid", factor=3):
@@ -692,13 +894,21 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
         Training data (flat rows or images).
     X_test, y_test : array-like, default=None
         Held-out test data; None holds out a stratified ``test_size`` of X.
-    cv : 'holdout' or int, default='holdout'
-        'holdout' (the seed studies' protocol): each candidate trains once on
-        the training part and is scored, and its per-epoch curves recorded, on
-        a stratified ``validation_size`` of it; that model is kept. An int K:
-        stratified K-fold cross-validation; the best candidate is then
+    cv : int or 'holdout', default=5
+        An int K: stratified K-fold cross-validation, repeated ``repeats``
+        times with new folds; each candidate's splits train together as one
+        stacked network where they stack, and the best candidate is then
         refitted on all the training data (every candidate with
-        ``save_all=True``).
+        ``save_all=True``). 'holdout' (the seed studies' protocol): each
+        candidate trains once on the training part and is scored, and its
+        per-epoch validation curves recorded, on a stratified
+        ``validation_size`` of it; that model is kept. One split gives no
+        estimate of how scores vary between training sets, so a holdout
+        comparison claims no evidence of any difference.
+    repeats : int, default=2
+        Repetitions of the K-fold split (``RepeatedStratifiedKFold``): K x
+        repeats validation scores per candidate (10 by default), which the
+        comparison's intervals and tests need. Must be 1 with 'holdout'.
     scoring : dict, default=None
         Multi-metric scorers; None means ``make_scoring(classes)``.
     refit : str, default='f1_macro'
@@ -775,16 +985,22 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
     from ._report import write_report
 
     _check_search(search, factor, param_grid)
+    if cv == "holdout" and repeats == 2:
+        repeats = 1  # the default repeats K-fold; holdout is one split
     study = make_study(X, y, X_test, y_test, cv=cv, scoring=scoring, refit=refit,
                        test_size=test_size, validation_size=validation_size,
                        random_state=random_state, class_names=class_names,
-                       data_summary=data_summary, sample_weight=sample_weight)
+                       data_summary=data_summary, sample_weight=sample_weight,
+                       repeats=repeats)
     if search == "halving":  # another search is another run (its fingerprint)
         study.protocol.update(search=search, factor=factor)
     folder = RunFolder(output_dir)
     folder.check_writable()
     with folder.locked():
         work = plan(folder, estimator, param_grid, study)
+        if verbose and work.todo:
+            print(plan_text(work, study, estimate_seconds(estimator, work.todo,
+                                                          study)), flush=True)
         if search == "halving":
             run_halving(folder, estimator, work, study, factor=factor, n_jobs=n_jobs,
                         client=client, verbose=verbose)
@@ -792,9 +1008,12 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
             run(folder, estimator, work, study, n_jobs=n_jobs, client=client,
                 verbose=verbose)
         run_record = folder.read_run()
-        results = rank(run_record, work.records)
+        comparison = compare_records(run_record, work.records)
+        results = rank(run_record, work.records, comparison)
         folder.save_text("results.csv",
                           results.drop(columns=["candidate"]).to_csv(index=False))
+        if comparison is not None:
+            folder.save_text("effects.csv", comparison.effects.to_csv(index=False))
         best_name = results.loc[0, "candidate"]
         if work.records[best_name]["status"] != DONE:
             folder.save_json("run.json", {**run_record, "state": "diverged"})
@@ -817,7 +1036,7 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
         histories={name: _decode(record["histories"][0], "history")
                    for name, record in records.items()},
         output_dir=folder.path, fitted=sorted(set(records) - set(work.reused)),
-        reused=work.reused,
+        reused=work.reused, comparison=comparison,
     )
 
 

@@ -10,15 +10,15 @@ it, in the same search.
 
 ``compare_candidates`` reads any fitted search (sknets' or scikit-learn's)
 and says which candidates and which parameter values the data can tell
-apart: corrected resampled t-intervals and tests, Holm-adjusted.
+apart: corrected resampled t-intervals and tests, Bonferroni-adjusted.
 """
 
 from ._comparison import (
     CandidateComparison,
+    bonferroni_adjust,
     bootstrap_interval,
     compare_candidates,
     corrected_ttest,
-    holm_adjust,
     wilson_interval,
 )
 from ._search import GridSearchCV, RandomizedSearchCV, fit_on_folds
@@ -27,10 +27,10 @@ __all__ = [
     "CandidateComparison",
     "GridSearchCV",
     "RandomizedSearchCV",
+    "bonferroni_adjust",
     "bootstrap_interval",
     "compare_candidates",
     "corrected_ttest",
     "fit_on_folds",
-    "holm_adjust",
     "wilson_interval",
 ]

@@ -8,8 +8,10 @@ inflates the variance of a mean over ``k`` splits from ``var / k`` to
 keeps its level on repeated K-fold. ``compare_candidates`` applies it to a
 fitted search: an interval for each candidate's mean score, a test of each
 candidate against the best, and the effect of each varied parameter, paired
-on the other parameters and on the split, with Holm's (1979) adjustment for
-the number of comparisons made.
+on the other parameters and on the split, with Bonferroni's adjustment for
+the number of comparisons made (tests and intervals agree: an adjusted
+p-value is below ``alpha`` exactly when the simultaneous interval of the
+difference excludes 0).
 """
 
 import math
@@ -25,7 +27,7 @@ __all__ = [
     "bootstrap_interval",
     "compare_candidates",
     "corrected_ttest",
-    "holm_adjust",
+    "bonferroni_adjust",
     "wilson_interval",
 ]
 
@@ -82,8 +84,8 @@ def _interval(mean, se, k, alpha):
     return mean - half, mean + half
 
 
-def holm_adjust(p_values):
-    """Holm's step-down adjustment of p-values for multiple comparisons.
+def bonferroni_adjust(p_values):
+    """Bonferroni's adjustment of p-values for multiple comparisons.
 
     Parameters
     ----------
@@ -94,24 +96,21 @@ def holm_adjust(p_values):
     Returns
     -------
     adjusted : ndarray
-        Adjusted p-values: rejecting those below ``alpha`` keeps the chance
-        of any false rejection in the family at most ``alpha`` (Holm, 1979).
+        ``min(1, m * p)`` for the ``m`` p-values present: rejecting those
+        below ``alpha`` keeps the chance of any false rejection in the
+        family at most ``alpha``. Unlike Holm's step-down rule, it matches
+        the simultaneous intervals at level ``1 - alpha / m``: an adjusted
+        p-value is below ``alpha`` exactly when that interval excludes 0.
 
     Examples
     --------
-    >>> from sknets.model_selection import holm_adjust
-    >>> holm_adjust([0.01, 0.04, 0.03]).round(2).tolist()
-    [0.03, 0.06, 0.06]
+    >>> from sknets.model_selection import bonferroni_adjust
+    >>> bonferroni_adjust([0.01, 0.04, 0.5]).round(2).tolist()
+    [0.03, 0.12, 1.0]
     """
     p = np.asarray(p_values, dtype=float)
-    adjusted = np.full(p.shape, np.nan)
-    present = np.flatnonzero(~np.isnan(p))
-    order = present[np.argsort(p[present], kind="stable")]
-    m, running = len(order), 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[index]))
-        adjusted[index] = running
-    return adjusted
+    m = int(np.sum(~np.isnan(p)))
+    return np.minimum(1.0, p * m)
 
 
 def wilson_interval(successes, n, alpha=0.05):
@@ -264,13 +263,15 @@ class CandidateComparison:
         ``params``, ``mean``, ``std`` (of the split scores, as in
         ``cv_results_``), ``ci_low``, ``ci_high`` (the corrected interval of
         the mean), ``p_value`` (the corrected paired test against the best,
-        Holm-adjusted; NaN for the best) and ``tied_with_best``.
+        Bonferroni-adjusted; NaN for the best) and ``tied_with_best``.
     effects : pandas.DataFrame
         One row per varied parameter and value other than its best:
         ``param``, ``value``, ``reference`` (the parameter's best value),
         ``difference`` (score at ``value`` minus at ``reference``, paired on
-        the other parameters and on the split), ``ci_low``, ``ci_high``,
-        ``p_value`` (Holm-adjusted over every effect) and ``evidence``.
+        the other parameters and on the split), ``ci_low``, ``ci_high`` (its
+        simultaneous interval: level ``1 - alpha / m`` for the ``m`` effects),
+        ``p_value`` (Bonferroni-adjusted over every effect) and ``evidence``
+        (the interval excludes 0).
     metric : str
         The compared metric.
     alpha : float
@@ -336,13 +337,15 @@ class CandidateComparison:
     def _level(self):
         return f"{1 - self.alpha:.0%}"
 
-    def interval_text(self, low, high):
+    def interval_text(self, low, high, simultaneous=False):
         """'95% CI 0.951 to 0.968', or '' where the interval is unknown.
 
         Parameters
         ----------
         low, high : float
             The interval.
+        simultaneous : bool, default=False
+            Say that it is one of the effects' simultaneous intervals.
 
         Returns
         -------
@@ -350,7 +353,8 @@ class CandidateComparison:
         """
         if not (np.isfinite(low) and np.isfinite(high)):
             return ""
-        return f"{self._level()} CI {low:.3f} to {high:.3f}"
+        kind = "simultaneous " if simultaneous else ""
+        return f"{kind}{self._level()} CI {low:.3f} to {high:.3f}"
 
     def summary(self, describe=None):
         """The sentences a report gives about this comparison.
@@ -398,13 +402,13 @@ class CandidateComparison:
             elif n_tied == 0:
                 sentences.append(
                     f"Every other candidate is worse than the best with evidence "
-                    f"(corrected resampled t-test, Holm-adjusted, alpha "
+                    f"(corrected resampled t-test, Bonferroni-adjusted, alpha "
                     f"{self.alpha:g}).")
             else:
                 sentences.append(
                     f"{n_tied} of the {n_other} other candidates "
                     f"{'is' if n_tied == 1 else 'are'} indistinguishable from the "
-                    f"best (corrected resampled t-test, Holm-adjusted, alpha "
+                    f"best (corrected resampled t-test, Bonferroni-adjusted, alpha "
                     f"{self.alpha:g}): the data do not tell "
                     f"{'it' if n_tied == 1 else 'them'} apart from it.")
         sentences += self.effect_sentences()
@@ -442,7 +446,8 @@ class CandidateComparison:
                 if not np.isfinite(row["difference"]):
                     parts.append(f"{_text(row['value'])}: not estimable")
                     continue
-                interval = self.interval_text(row["ci_low"], row["ci_high"])
+                interval = self.interval_text(row["ci_low"], row["ci_high"],
+                                              simultaneous=True)
                 p = ("" if not np.isfinite(row["p_value"])
                      else f", adjusted p {row['p_value']:.3g}")
                 parts.append(f"{_text(row['value'])} {row['difference']:+.4f}"
@@ -547,7 +552,7 @@ def _candidate_table(params, scores, ratio, alpha, binomial_floor):
         rows.append({"params": params[i], "mean": float(mean),
                      "std": float(np.std(scores[i])) if k >= 2 else math.nan,
                      "ci_low": low, "ci_high": high})
-    adjusted = holm_adjust(raw_p)
+    adjusted = bonferroni_adjust(raw_p)
     for i, row in enumerate(rows):
         row["p_value"] = adjusted[i]
         # One split: nothing can be told apart, so nothing is called worse.
@@ -608,14 +613,19 @@ def _effect_rows(params, scores, ratio, alpha):
             d = np.mean([scores[cell[key]] - scores[cell[reference]]
                          for cell in paired], axis=0)  # (n_splits,)
             mean, se, p = corrected_ttest(d, ratio)
-            row["difference"] = mean
-            row["ci_low"], row["ci_high"] = _interval(mean, se, k, alpha)
-            row["p_value"] = p
+            row["difference"], row["p_value"], row["se"] = mean, p, se
             rows.append(row)
+    # Simultaneous intervals over the m effects tested (Bonferroni).
+    m = max(1, sum(np.isfinite(row["p_value"]) for row in rows))
+    for row in rows:
+        if np.isfinite(row["difference"]):
+            row["ci_low"], row["ci_high"] = _interval(row["difference"],
+                                                      row.pop("se"), k, alpha / m)
+        row.pop("se", None)
     frame = pd.DataFrame(rows, columns=["param", "value", "reference", "difference",
                                         "ci_low", "ci_high", "p_value", "evidence"])
     if len(frame):
-        frame["p_value"] = holm_adjust(frame["p_value"].to_numpy(float))
+        frame["p_value"] = bonferroni_adjust(frame["p_value"].to_numpy(float))
         frame["evidence"] = (frame["p_value"] < alpha).to_numpy(bool)
     return frame, notes
 
@@ -716,8 +726,10 @@ def compare_candidates(search, *, scoring=None, alpha=0.05, test_train_ratio=Non
     because the splits share training rows. Each candidate is tested against
     the best on paired split differences, and each parameter value against
     the parameter's best value, paired on the other parameters and on the
-    split; Holm's adjustment holds the chance of any false claim in each
-    family at ``alpha``. With one split there is no estimate of training
+    split; Bonferroni's adjustment holds the chance of any false claim in
+    each family at ``alpha``, and the effects' intervals are simultaneous
+    (level ``1 - alpha / m``), so an effect has evidence exactly when its
+    interval excludes 0. With one split there is no estimate of training
     variance, and no evidence is claimed. The candidates are picked by the
     same scores that test them; the correction is conservative enough to
     hold ``alpha`` in simulated studies with no true difference (see the
@@ -767,6 +779,8 @@ def compare_candidates(search, *, scoring=None, alpha=0.05, test_train_ratio=Non
             raise ValueError(
                 f"The test/train size ratio of {source} is unknown: pass "
                 "test_train_ratio=n_test / n_train (1 / (K - 1) for K-fold).")
+    if metric == "score" and isinstance(getattr(owner, "scoring", None), str):
+        metric = owner.scoring  # the name of the search's one scorer
     return comparison_from_scores(params, scores, metric=metric,
                                   test_train_ratio=test_train_ratio, alpha=alpha,
                                   n_test=n_test)
