@@ -734,7 +734,9 @@ def test_plan_states_the_fits_and_their_time_before_training(small_digits, tmp_p
                     {"alpha": [1e-4, 1e-3]}, X, y, output_dir=tmp_path)
     out = capsys.readouterr().out
     assert re.search(r"Plan: 2 candidate\(s\) x 10 splits \(5-fold x 2 repeats\) = "
-                     r"20 fits, then one refit of the best; about \d+ s", out)
+                     r"20 fits, then one refit of the best; about \d+ s if trained "
+                     r"one by one \(a candidate.s splits train together as one "
+                     r"stack", out)
     assert "--cv 3 --repeats 1" in out and "--cv holdout" in out
 
 

@@ -31,6 +31,7 @@ from sklearn.utils.validation import _check_sample_weight
 from tqdm.auto import tqdm
 
 from ..metrics import evaluate, make_scoring, parameter_rows
+from ..mlp import MLPClassifierTorch
 from ..model_selection._comparison import (
     bootstrap_interval,
     comparison_from_scores,
@@ -137,7 +138,7 @@ def n_splits(protocol):
     return protocol["cv"] * protocol.get("repeats", 1)
 
 
-def test_train_ratio(protocol):
+def split_ratio(protocol):
     """n_test / n_train of a protocol's splits (None for one holdout split)."""
     return None if protocol["cv"] == "holdout" else 1 / (protocol["cv"] - 1)
 
@@ -615,8 +616,12 @@ def estimate_seconds(estimator, todo, study, probe_rows=1024):
     return float(per_row_epoch * _n_fit(study) * study.folds * sum(costs))
 
 
-def plan_text(work, study, seconds):
-    """The sentence ``compare`` prints before training: fits, time, options."""
+def plan_text(work, study, seconds, stacked=True):
+    """The sentence ``compare`` prints before training: fits, time, options.
+
+    ``stacked`` says whether a candidate's splits train as one stack (MLPs),
+    which makes them faster than the one-by-one estimate.
+    """
     n = len(work.todo)
     protocol = study.protocol
     if protocol["cv"] == "holdout":
@@ -632,9 +637,10 @@ def plan_text(work, study, seconds):
     done = f" ({len(work.reused)} done before)" if work.reused else ""
     minutes = (f"about {seconds:.0f} s" if seconds < 120 else
                f"about {seconds / 60:.0f} min")
+    stack = (" (a candidate's splits train together as one stack, faster)"
+             if stacked and study.folds > 1 else "")
     return (f"Plan: {n} candidate(s){done} x {splits} = {n * study.folds} fits"
-            f"{refit}; {minutes} if trained one by one (splits that stack "
-            f"train together, faster).{fewer}")
+            f"{refit}; {minutes} if trained one by one{stack}.{fewer}")
 
 
 # -- stage 3: rank ---------------------------------------------------------------------
@@ -674,7 +680,7 @@ def compare_records(run_record, records, alpha=0.05):
     if not np.isfinite(scores).all(axis=1).any():
         return None
     return comparison_from_scores(params, scores, metric=metric,
-                                  test_train_ratio=test_train_ratio(protocol),
+                                  test_train_ratio=split_ratio(protocol),
                                   alpha=alpha, n_test=run_record.get("n_val"))
 
 
@@ -787,7 +793,7 @@ def refit_best(folder, estimator, plan, study, best_name, *, save_all=False):
 # -- stage 5: evaluate and report ------------------------------------------------------
 
 
-def test_intervals(evaluation, alpha=0.05):
+def intervals_of_test_scores(evaluation, alpha=0.05):
     """95% intervals of the test scores: Wilson's for accuracy, a bootstrap
     over test rows for macro-F1 (1000 resamples, seeded)."""
     classes = evaluation.classes
@@ -810,7 +816,7 @@ def test_intervals(evaluation, alpha=0.05):
 def evaluate_best(folder, best, study):
     """Score the best model on the test data and keep what the report needs."""
     evaluation = evaluate(best, study.X_test, study.y_test)
-    record = {**test_intervals(evaluation),
+    record = {**intervals_of_test_scores(evaluation),
               "classes": _encode_array(evaluation.classes, "classes"),
               "y_true": _encode_array(evaluation.y_true, "y_true"),
               "y_pred": _encode_array(evaluation.y_pred, "y_pred"),
@@ -979,7 +985,7 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
     (2, {'learning_rate_init': 0.01})
     >>> files = sorted(p.name for p in result.output_dir.iterdir())
     >>> files[:5]
-    ['.lock', 'best.json', 'best_model.safetensors', 'evaluation.json', 'figures']
+    ['.lock', 'best.json', 'best_model.safetensors', 'effects.csv', 'evaluation.json']
     """
     from ._halving import run_halving
     from ._report import write_report
@@ -999,8 +1005,10 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
     with folder.locked():
         work = plan(folder, estimator, param_grid, study)
         if verbose and work.todo:
-            print(plan_text(work, study, estimate_seconds(estimator, work.todo,
-                                                          study)), flush=True)
+            print(plan_text(work, study,
+                            estimate_seconds(estimator, work.todo, study),
+                            stacked=isinstance(estimator, MLPClassifierTorch)),
+                  flush=True)
         if search == "halving":
             run_halving(folder, estimator, work, study, factor=factor, n_jobs=n_jobs,
                         client=client, verbose=verbose)

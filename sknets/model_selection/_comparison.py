@@ -493,12 +493,13 @@ class CandidateComparison:
             without; the line at 0 is "no difference".
         """
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
 
         from ..plotting import FigureDisplay, text
 
         rows = self.effects[np.isfinite(self.effects["difference"].to_numpy(float))]
         if ax is None:
-            fig = Figure(figsize=(7, 1.2 + 0.4 * max(1, len(rows))),
+            fig = Figure(figsize=(9, 1.6 + 0.4 * max(1, len(rows))),
                          layout="constrained")
             ax = fig.subplots()
         else:
@@ -515,7 +516,9 @@ class CandidateComparison:
         ax.set_yticks(ys, [text(f"{row['param']} = {_text(row['value'])} vs "
                                 f"{_text(row['reference'])}")
                            for _, row in rows.iterrows()])
-        ax.set_xlabel(f"difference in {self.metric} ({self._level()} CI)")
+        ax.xaxis.set_major_locator(MaxNLocator(5))
+        ax.set_xlabel(f"difference in {self.metric} (simultaneous {self._level()} "
+                      "CI)")
         ax.grid(alpha=0.3, axis="x")
         ax.set_title(text(title or "effects: filled = evidence of a difference"))
         return FigureDisplay(fig, ax)
