@@ -405,8 +405,12 @@ class CandidateComparison:
                     f"(corrected resampled t-test, Bonferroni-adjusted, alpha "
                     f"{self.alpha:g}).")
             else:
+                count = ("The other candidate" if n_other == 1 else
+                         "Both other candidates" if n_tied == n_other == 2 else
+                         f"All {n_other} other candidates" if n_tied == n_other
+                         else f"{n_tied} of the {n_other} other candidates")
                 sentences.append(
-                    f"{n_tied} of the {n_other} other candidates "
+                    f"{count} "
                     f"{'is' if n_tied == 1 else 'are'} indistinguishable from the "
                     f"best (corrected resampled t-test, Bonferroni-adjusted, alpha "
                     f"{self.alpha:g}): the data do not tell "
