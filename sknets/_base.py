@@ -48,6 +48,7 @@ from .training import (
     TrainingSpec,
     build_net,
     continue_net,
+    fit_threads,
     flush_denormal,
     intra_op_threads,
 )
@@ -314,10 +315,15 @@ _TRAINING_PARAMETERS_DOC = """\
 
     n_threads : int or None, default=None
         torch's intra-op CPU threads during ``fit`` and ``predict``, restored
-        afterwards. None keeps torch's setting, which in the worker processes
-        of ``GridSearchCV(n_jobs=k)`` joblib has set to ``max(1, cpu_count //
-        k)``, so parallel fits do not oversubscribe the cores. Set it with
-        joblib's threading backend, whose workers share one thread pool.
+        afterwards. None fits to the work: a CPU fit whose batch forward pass
+        is small (below ``sknets.training.runtime.SMALL_BATCH_WORK``
+        multiply-adds, such as a digits MLP) trains on one thread, because a
+        second one gains nothing there and spin-waits when another process
+        holds a core; larger fits and predictions keep torch's setting, which
+        in the worker processes of ``GridSearchCV(n_jobs=k)`` joblib has set
+        to ``max(1, cpu_count // k)``, so parallel fits do not oversubscribe
+        the cores. Set it with joblib's threading backend, whose workers
+        share one thread pool.
 
     dtype : {'float32', 'float64'}, default='float32'
         Floating-point precision of the network, its training and its input.
@@ -718,15 +724,16 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
             self.__dict__.pop("net_", None)
         device = resolve_device(self.device)
         with (torch.random.fork_rng(devices=_fork_devices(device)),
-              flush_denormal(), intra_op_threads(self.n_threads)):
+              flush_denormal()):
             # The plan seeds module initialisation and dropout; the caller's
             # global torch RNG state is restored afterwards.
             plan = self._plan_fit(X, y, device=device, incremental=incremental,
                                   continued=continued, sample_weight=sample_weight,
                                   validation_data=validation_data,
                                   progress=progress)
-            plan.net.partial_fit(plan.train, None, epochs=plan.epochs,
-                                 valid_data=plan.valid)
+            with intra_op_threads(fit_threads(self.n_threads, [plan.net.spec_])):
+                plan.net.partial_fit(plan.train, None, epochs=plan.epochs,
+                                     valid_data=plan.valid)
         return self._finish_fit(plan.net, plan.n_epochs_before, incremental)
 
     def _plan_fit(self, X, y, *, device, incremental=False, continued=False,

@@ -111,10 +111,23 @@ def test_prediction_finds_nan_and_inf_in_any_chunk():
 
 
 class _ThreadProbe(MLPClassifierTorch):
-    # Records torch's thread count while the data is placed, inside fit.
-    def _place(self, X, device):
-        self.threads_in_fit_ = torch.get_num_threads()
-        return super()._place(X, device)
+    # Records torch's thread count while the network trains, inside fit.
+    def _plan_fit(self, *args, **kwargs):
+        plan = super()._plan_fit(*args, **kwargs)
+        train = plan.net.partial_fit
+
+        def probe(*a, **k):
+            self.threads_in_fit_ = torch.get_num_threads()
+            del plan.net.partial_fit  # the net's own method again
+            return train(*a, **k)
+
+        plan.net.partial_fit = probe
+        return plan
+
+
+# Batches of 30 rows through 784-2048-2: 48 M multiply-adds, above
+# SMALL_BATCH_WORK, so these fits keep torch's thread count.
+X_WIDE = np.random.RandomState(0).rand(40, 784).astype(np.float32)
 
 
 def _threads_scorer(estimator, X, y):
@@ -130,19 +143,37 @@ def test_n_threads_applies_during_fit_and_is_restored():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = _ThreadProbe(max_iter=1, n_threads=1, device="cpu").fit(X, y)
         assert clf.threads_in_fit_ == 1 and torch.get_num_threads() == before
-        clf = _ThreadProbe(max_iter=1, device="cpu").fit(X, y)
-    assert clf.threads_in_fit_ == before
+        # A fit with large batches keeps torch's count (None).
+        wide = _ThreadProbe((2048,), max_iter=1, device="cpu").fit(X_WIDE[:30], y)
+    assert wide.threads_in_fit_ == before
+
+
+def test_small_fits_train_on_one_thread():
+    # Below SMALL_BATCH_WORK (30 x (4 x 100 + 100 x 1) here) a CPU fit trains
+    # on one thread whatever torch's setting, and the caller's comes back.
+    X = np.random.RandomState(0).rand(30, 4)
+    y = np.arange(30) % 2
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = _ThreadProbe(max_iter=1, device="cpu").fit(X, y)
+            assert clf.threads_in_fit_ == 1 and torch.get_num_threads() == 2
+            clf = _ThreadProbe(max_iter=1, n_threads=2, device="cpu").fit(X, y)
+            assert clf.threads_in_fit_ == 2
+    finally:
+        torch.set_num_threads(previous)
 
 
 def test_parallel_search_workers_share_the_cores():
     # GridSearchCV(n_jobs=2): each fit runs cpu_count // 2 threads (at least 1).
-    X = np.random.RandomState(0).rand(40, 4)
     y = np.arange(40) % 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        search = GridSearchCV(_ThreadProbe(max_iter=1, device="cpu"),
+        search = GridSearchCV(_ThreadProbe((2048,), max_iter=1, device="cpu"),
                               {"alpha": [1e-4, 1e-3]}, cv=2, n_jobs=2,
-                              scoring=_threads_scorer).fit(X, y)
+                              scoring=_threads_scorer).fit(X_WIDE, y)
     expected = max(1, (os.cpu_count() or 1) // 2)
     assert search.cv_results_["mean_test_score"].tolist() == [expected, expected]
 

@@ -25,7 +25,7 @@ from sklearn.utils.validation import _check_method_params, _num_samples
 
 from .._base import BaseTorchClassifier, _fork_devices, resolve_device
 from .._docs import DocLinkMixin
-from ..training import flush_denormal, intra_op_threads
+from ..training import fit_threads, flush_denormal, intra_op_threads
 from ..training.fused import STACKABLE_PARAMS, fusion_key, train_together
 from ..training.spec import freeze
 
@@ -187,7 +187,8 @@ def fit_on_folds(estimators, X, y, rows, validation_data=None, sample_weight=Non
     for i, plan in plans.items():
         key = fusion_key(plan.net.spec_)
         groups[i if key is None else key].append(i)
-    with flush_denormal(), intra_op_threads(first.n_threads):
+    specs = [plan.net.spec_ for plan in plans.values()]
+    with flush_denormal(), intra_op_threads(fit_threads(first.n_threads, specs)):
         for members in groups.values():
             tic = time.perf_counter()
             try:

@@ -25,7 +25,7 @@ from .build import build_net, continue_net
 from .net import NonFiniteInput, SknetsNet
 from .optimizers import SOLVERS, OptimizerFactory
 from .progress import BatchProgressBar, EpochLogger, EpochProgressBar
-from .runtime import flush_denormal, intra_op_threads
+from .runtime import fit_threads, flush_denormal, intra_op_threads
 from .schedules import LEARNING_RATE_SCHEDULES, LearningRateSchedule
 from .spec import (
     ModuleSpec,
@@ -61,6 +61,7 @@ __all__ = [
     "TrainingSpec",
     "build_net",
     "continue_net",
+    "fit_threads",
     "flush_denormal",
     "intra_op_threads",
 ]

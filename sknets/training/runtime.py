@@ -4,7 +4,14 @@ from contextlib import contextmanager
 
 import torch
 
-__all__ = ["flush_denormal", "intra_op_threads"]
+__all__ = ["SMALL_BATCH_WORK", "batch_work", "fit_threads", "flush_denormal",
+           "intra_op_threads"]
+
+# Multiply-adds of one batch's forward pass below which a CPU fit trains on
+# one intra-op thread: the step is then overhead-bound, a second thread
+# gains nothing on a quiet machine, and a spinning OpenMP thread loses 2x
+# when another process holds a core (benchmarks/bench_threads.py).
+SMALL_BATCH_WORK = 4_000_000
 
 
 def _flush_denormal_enabled():
@@ -70,3 +77,63 @@ def intra_op_threads(n_threads):
     finally:
         if change:
             torch.set_num_threads(previous)
+
+
+def batch_work(spec):
+    """Multiply-adds of one training batch's forward pass under ``spec``.
+
+    Parameters
+    ----------
+    spec : TrainingSpec
+        A fit's spec.
+
+    Returns
+    -------
+    work : float
+        ``batch_size`` times the weights of the MLP's linear layers; infinity
+        for other networks (convolutions are compute-bound: they keep
+        torch's threads).
+    """
+    if spec.module.kind != "mlp":
+        return float("inf")
+    params = spec.module.kwargs
+    sizes = [params["n_features"], *params["hidden_layer_sizes"],
+             params["n_outputs"]]
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    return float(spec.batch_size * weights)
+
+
+def fit_threads(n_threads, specs):
+    """The intra-op thread count a CPU fit (or a stack of fits) trains with.
+
+    Parameters
+    ----------
+    n_threads : int or None
+        The estimator's ``n_threads``; an int is used as it is.
+    specs : list of TrainingSpec
+        The fits that train together (one for a single fit).
+
+    Returns
+    -------
+    n_threads : int or None
+        1 when every fit is on the CPU and their batches' work together is
+        below ``SMALL_BATCH_WORK``; else None (torch's setting, which joblib
+        lowers in its workers).
+
+    Examples
+    --------
+    >>> from sknets import MLPClassifierTorch
+    >>> from sknets.training import ModuleSpec, TrainingSpec
+    >>> from sknets.training.runtime import fit_threads
+    >>> spec = TrainingSpec.from_params(
+    ...     MLPClassifierTorch().get_params(), n_samples=1000, device="cpu",
+    ...     seed=0, module=ModuleSpec.of("mlp", n_features=64,
+    ...                                  hidden_layer_sizes=(128,), n_outputs=10))
+    >>> fit_threads(None, [spec]), fit_threads(2, [spec])
+    (1, 2)
+    """
+    if n_threads is not None:
+        return n_threads
+    if any(not str(spec.device).startswith("cpu") for spec in specs):
+        return None
+    return 1 if sum(batch_work(spec) for spec in specs) < SMALL_BATCH_WORK else None
