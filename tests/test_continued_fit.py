@@ -199,9 +199,18 @@ def test_n_threads_change_applies_to_the_next_fit(small_digits):
     seen = []
 
     class Probe(MLPClassifierTorch):
-        def _place(self, X, device):
-            seen.append(torch.get_num_threads())
-            return super()._place(X, device)
+        # Records torch's thread count while the network trains.
+        def _plan_fit(self, *args, **kwargs):
+            plan = super()._plan_fit(*args, **kwargs)
+            train = plan.net.partial_fit
+
+            def probe(*a, **k):
+                seen.append(torch.get_num_threads())
+                del plan.net.partial_fit  # the net's own method again
+                return train(*a, **k)
+
+            plan.net.partial_fit = probe
+            return plan
 
     X, _, y, _ = small_digits
     clf = Probe(**BASE, warm_start=True, n_threads=2).fit(X, y)

@@ -693,6 +693,8 @@ def rank(run_record, records, comparison=None):
         run.json.
     records : dict
         Finished candidates' records, by name.
+    comparison : CandidateComparison or None, default=None
+        ``compare_records(run_record, records)``, when the caller has it.
 
     Returns
     -------
