@@ -338,3 +338,118 @@ def test_work_is_shared_evenly_between_workers():
     assert sorted(len(u) for u in _units(groups, 1, cost=lambda item: item)) == [10] * 3
     # A group of one cannot be cut.
     assert [len(u) for u in _units({"a": [5.0]}, 4, cost=lambda item: item)] == [1]
+
+
+def _train_together_calls(monkeypatch):
+    from sknets.model_selection import _search
+    calls = []
+    together = _search.train_together
+
+    def counting(plans, streams=None):
+        calls.append(len(plans))
+        return together(plans, streams)
+
+    monkeypatch.setattr(_search, "train_together", counting)
+    return calls
+
+
+def test_callbacks_get_scikit_learns_tasks_when_fits_are_fused(digits, monkeypatch):
+    from sklearn.callback.tests._utils import RecordingCallback
+    X, y = digits
+    X, y = X[:240], y[:240]
+    grid = {"learning_rate_init": [1e-3, 1e-2]}
+    est = MLPClassifierTorch((8,), max_iter=2, random_state=0)
+    counts = {}
+    for fuse in (True, False):
+        callback = RecordingCallback()
+        calls = _train_together_calls(monkeypatch)
+        search = GridSearchCV(est, grid, cv=3, fuse=fuse).set_callbacks(callback)
+        search.fit(X, y, sample_weight=np.ones(len(y)))
+        monkeypatch.undo()
+        counts[fuse] = (callback.count_hooks("on_fit_task_begin"),
+                        callback.count_hooks("on_fit_task_end"), calls)
+    assert counts[True][2] == [6] and counts[False][2] == []
+    # the search, its candidates x splits task, 6 fits and the refit
+    assert counts[True][:2] == counts[False][:2]
+    assert counts[True][0] >= 8
+
+
+def _fit_failures(search):
+    return np.column_stack([np.isnan(search.cv_results_[f"split{k}_test_score"])
+                            for k in range(search.n_splits_)])
+
+
+# Row 0 is in the training rows of the second split alone, and in no test
+# rows: only the fits of that split train on it.
+_SPLITS = [(np.arange(1, 160), np.arange(160, 240)),
+           (np.arange(0, 160), np.arange(160, 240)),
+           (np.arange(80, 240), np.arange(1, 80))]
+
+
+@pytest.mark.parametrize("bad", ["nan_in_X", "inf_in_X", "negative_weight",
+                                 "nan_weight", "inf_weight"])
+def test_a_bad_row_fails_only_the_fits_that_train_on_it(digits, bad):
+    X, y = digits
+    X, y = X[:240].astype(np.float64), y[:240]
+    weight = np.ones(len(y))
+    if bad == "nan_in_X":
+        X[0, 3] = np.nan
+    elif bad == "inf_in_X":
+        X[0, 3] = np.inf
+    else:
+        weight[0] = {"negative_weight": -1.0, "nan_weight": np.nan,
+                     "inf_weight": np.inf}[bad]
+    est = MLPClassifierTorch((8,), max_iter=2, random_state=0)
+    grid = {"learning_rate_init": [1e-3, 1e-2]}
+    results = {}
+    for fuse in (True, False):
+        search = GridSearchCV(est, grid, cv=_SPLITS, fuse=fuse, refit=False)
+        with pytest.warns(FitFailedWarning):
+            search.fit(X, y, sample_weight=weight)
+        results[fuse] = search
+    failed = _fit_failures(results[True])
+    np.testing.assert_array_equal(failed, _fit_failures(results[False]))
+    assert failed[:, 1].all() and not failed[:, [0, 2]].any()
+    for k in (0, 2):
+        np.testing.assert_allclose(
+            results[True].cv_results_[f"split{k}_test_score"],
+            results[False].cv_results_[f"split{k}_test_score"], atol=0.02)
+
+
+def test_text_in_X_fails_only_the_fits_that_train_on_it(digits):
+    X, y = digits
+    X = X[:240].astype(object)
+    X[0, 3] = "a lot"
+    y = y[:240]
+    est = MLPClassifierTorch((8,), max_iter=2, random_state=0)
+    search = GridSearchCV(est, {"alpha": [1e-4]}, cv=_SPLITS, refit=False)
+    with pytest.warns(FitFailedWarning):
+        search.fit(X, y)
+    failed = _fit_failures(search)
+    assert failed[:, 1].all() and not failed[:, [0, 2]].any()
+
+
+def test_negative_indices_in_a_custom_split_are_taken_as_numpy_takes_them(digits):
+    X, y = digits
+    X, y = X[:240], y[:240]
+    n = len(y)
+    positive = [(np.arange(80, n), np.arange(80)), (np.arange(160), np.arange(160, n))]
+    negative = [(train - n, test - n) for train, test in positive]
+    est = MLPClassifierTorch((8,), max_iter=2, random_state=0)
+    grid = {"learning_rate_init": [1e-3, 1e-2]}
+    ours = GridSearchCV(est, grid, cv=negative, refit=False).fit(X, y)
+    reference = GridSearchCV(est, grid, cv=positive, refit=False).fit(X, y)
+    np.testing.assert_array_equal(ours.cv_results_["mean_test_score"],
+                                  reference.cv_results_["mean_test_score"])
+    assert np.isfinite(ours.cv_results_["mean_test_score"]).all()
+
+
+def test_indices_outside_X_fail_those_fits_with_numpys_message(digits):
+    X, y = digits
+    X, y = X[:240], y[:240]
+    cv = [(np.arange(80, 240), np.arange(80)), (np.arange(100, 300), np.arange(80))]
+    est = MLPClassifierTorch((8,), max_iter=1, random_state=0)
+    results = fit_on_folds([clone(est), clone(est)], X, y, [train for train, _ in cv])
+    assert results[0][1] is None
+    assert isinstance(results[1][1], IndexError)
+    assert "out of bounds" in str(results[1][1])

@@ -2,32 +2,24 @@
 
 import copy
 import time
-import traceback
+import warnings
 from collections import defaultdict
 from inspect import signature
-from itertools import product
 
 import numpy as np
 import torch
+from joblib import effective_n_jobs
 from sklearn import model_selection as _sk
-from sklearn.base import _fit_context, clone, is_classifier
-from sklearn.metrics._scorer import _MultimetricScorer
-from sklearn.model_selection._validation import (
-    _fit_and_score,
-    _insert_error_scores,
-    _score,
-    _warn_or_raise_about_fit_failures,
-)
-from sklearn.utils import indexable
-from sklearn.utils.metaestimators import _safe_split
+from sklearn.base import clone
+from sklearn.utils import _safe_indexing
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import _check_method_params, _num_samples
 
 from .._base import BaseTorchClassifier, _fork_devices, resolve_device
 from .._docs import DocLinkMixin
 from ..training import fit_threads, flush_denormal, intra_op_threads
 from ..training.fused import STACKABLE_PARAMS, fusion_key, train_together
 from ..training.spec import freeze
+from ._sklearn_fit import FOLLOWS, fit_and_score, search_fit
 
 __all__ = ["GridSearchCV", "RandomizedSearchCV", "fit_on_folds"]
 
@@ -85,6 +77,36 @@ def _plan(estimator, X, y, rows, device, X_placed, validation_data, sample_weigh
                                    validation_data=validation_data,
                                    continued=continued)
         return plan, _rng_state(device)
+
+
+def _numpy_rows(rows, n_samples):
+    # Each fit's rows as numpy takes them (negative indices count from the
+    # end, boolean masks select), or the IndexError numpy gives for them.
+    out = []
+    for r in rows:
+        try:
+            out.append(np.arange(n_samples)[np.asarray(r)])
+        except IndexError as exc:
+            out.append(IndexError(f"The rows of a fit are not rows of X: {exc}."))
+    return out
+
+
+def _fit_separately(estimators, X, y, rows, validation_data, sample_weight):
+    # Each estimator fitted on its own rows, as fit(X[r], y[r]) fits it.
+    results = []
+    for est, r in zip(estimators, rows, strict=True):
+        tic = time.perf_counter()
+        try:
+            kwargs = {}
+            if sample_weight is not None:
+                kwargs["sample_weight"] = _safe_indexing(sample_weight, r)
+            if validation_data is not None:
+                kwargs["validation_data"] = validation_data
+            est.fit(_safe_indexing(X, r), _safe_indexing(y, r), **kwargs)
+            results.append((est, None, time.perf_counter() - tic))
+        except Exception as exc:
+            results.append((None, exc, time.perf_counter() - tic))
+    return results
 
 
 def fit_on_folds(estimators, X, y, rows, validation_data=None, sample_weight=None):
@@ -150,12 +172,23 @@ def fit_on_folds(estimators, X, y, rows, validation_data=None, sample_weight=Non
     continued = continued.pop()
     results = [[est, None, 0.0] for est in estimators]
     tic = time.perf_counter()
-    before = set(vars(first))
+    state = dict(vars(first))
+    before = set(state)
     try:
         X_arr, y_arr = first._validate_Xy(X, y, reset=not continued)
         sample_weight = first._validate_sample_weight(sample_weight, X_arr)
         device = resolve_device(first.device)
-    except Exception as exc:  # every fit fails as the first one's would
+    except Exception:
+        # Something in the data is refused (a NaN, a negative weight, ...):
+        # each fit then validates its own rows, so that it fails only where
+        # its rows hold what is refused, as its separate fit would.
+        vars(first).clear()
+        vars(first).update(state)
+        return _fit_separately(estimators, X, y, rows, validation_data,
+                               sample_weight)
+    try:
+        rows = _numpy_rows(rows, len(X_arr))
+    except IndexError as exc:
         return [(None, exc, time.perf_counter() - tic) for _ in estimators]
     validated = {k: v for k, v in vars(first).items() if k not in before}
     if validation_data is not None:
@@ -173,7 +206,8 @@ def fit_on_folds(estimators, X, y, rows, validation_data=None, sample_weight=Non
         try:
             est._validate_params()
             vars(est).update(copy.deepcopy(validated))
-            r = np.asarray(r)
+            if isinstance(r, Exception):
+                raise r
             if sample_weight is not None:
                 # Each fit's own check, on its rows' weights (all zero, ...).
                 est._validate_sample_weight(sample_weight[r], r)
@@ -220,69 +254,6 @@ def fit_on_folds(estimators, X, y, rows, validation_data=None, sample_weight=Non
                 results[i][2] += share + time.perf_counter() - tic
     return [(None if error else est, error, seconds)
             for est, error, seconds in results]
-
-
-def _error_scores(scorer, error_score, return_train_score):
-    if isinstance(scorer, _MultimetricScorer):
-        test = {name: error_score for name in scorer._scorers}
-    else:
-        test = error_score
-    return test, (copy.copy(test) if return_train_score else None)
-
-
-def _fit_unit(estimators, X, y, tasks, scorer, fit_params, score_params,
-              return_train_score, error_score):
-    # One dispatch unit of a fused search: estimators of one parameter group,
-    # fitted together, then scored as scikit-learn's _fit_and_score scores.
-    fitted = fit_on_folds(estimators, X, y, [train for train, _ in tasks],
-                          sample_weight=(fit_params or {}).get("sample_weight"))
-    out = [None] * len(tasks)
-    # The fits of one fold share its test rows: sliced once, fold by fold
-    # (never two folds' copies at once).
-    by_fold = defaultdict(list)
-    for j, (_, test) in enumerate(tasks):
-        by_fold[id(test)].append(j)
-    for members in by_fold.values():
-        train, test = tasks[members[0]]
-        X_test, y_test = _safe_split(estimators[0], X, y, test, train)
-        for j in members:
-            out[j] = _score_fit(*fitted[j], X, y, *tasks[j], X_test, y_test,
-                                estimators[0], scorer, score_params,
-                                return_train_score, error_score)
-        del X_test, y_test
-    return out
-
-
-def _score_fit(est, error, fit_time, X, y, train, test, X_test, y_test, template,
-               scorer, score_params, return_train_score, error_score):
-    # One fit's entry of the results, as scikit-learn's _fit_and_score makes it.
-    result = {}
-    if error is not None:
-        if error_score == "raise":
-            raise error
-        test_scores, train_scores = _error_scores(scorer, error_score,
-                                                  return_train_score)
-        result["fit_error"] = "".join(traceback.format_exception(error))
-        score_time = 0.0
-    else:
-        result["fit_error"] = None
-        tic = time.time()
-        test_scores = _score(est, X_test, y_test, scorer,
-                             _check_method_params(X, score_params, test),
-                             error_score)
-        score_time = time.time() - tic
-        if return_train_score:
-            X_train, y_train = _safe_split(template, X, y, train)
-            train_scores = _score(est, X_train, y_train, scorer,
-                                  _check_method_params(X, score_params, train),
-                                  error_score)
-    result["test_scores"] = test_scores
-    if return_train_score:
-        result["train_scores"] = train_scores
-    result["n_test_samples"] = _num_samples(X_test)
-    result["fit_time"] = fit_time
-    result["score_time"] = score_time
-    return result
 
 
 def fit_cost(estimator, n_features):
@@ -347,9 +318,102 @@ def _units(groups, n_jobs, cost=lambda item: 1.0):
     return sorted(units, key=unit_cost, reverse=True)
 
 
+def _fit_unit(calls):
+    # One dispatch unit: scikit-learn's _fit_and_score calls of one parameter
+    # group. Their fits are trained together (fit_on_folds); then each call
+    # runs scikit-learn's own _fit_and_score on its fitted estimator, whose
+    # fit hands that fit back (or raises its error), so that scoring, error
+    # scores, callbacks and the result's keys are scikit-learn's. fit_time
+    # is the fit's share of the stacked training.
+    first = calls[0]
+    sample_weight = (first["fit_params"] or {}).get("sample_weight")
+    fitted = fit_on_folds([call["estimator"] for call in calls], first["X"],
+                          first["y"], [call["train"] for call in calls],
+                          sample_weight=sample_weight)
+    out = []
+    for call, (_, error, seconds) in zip(calls, fitted, strict=True):
+        estimator = call["estimator"]
+        estimator.fit = _Fitted(estimator, error)
+        try:
+            result = fit_and_score()(**call)
+        finally:
+            del estimator.fit
+        result["fit_time"] = seconds
+        out.append(result)
+    return out
+
+
+class _Fitted:
+    # Stands in for an estimator's fit whose training is already done.
+
+    def __init__(self, estimator, error):
+        self.estimator, self.error = estimator, error
+
+    def __call__(self, *args, **kwargs):
+        if self.error is not None:
+            raise self.error
+        return self.estimator
+
+
+def _fusable_call(func, args, kwargs):
+    # The bound arguments of a _fit_and_score call whose fit can be fused
+    # (its parameters already set on its estimator), or None.
+    if getattr(func, "function", func) is not fit_and_score():
+        return None
+    try:
+        call = signature(fit_and_score()).bind(*args, **kwargs).arguments
+    except TypeError:
+        return None
+    estimator = call.get("estimator")
+    if not isinstance(estimator, BaseTorchClassifier) or call.get("return_estimator"):
+        return None
+    try:
+        estimator.set_params(**clone(call.get("parameters") or {}, safe=False))
+    except Exception:  # left to scikit-learn's call, which raises it
+        return None
+    if not fusable(estimator, call.get("fit_params")):
+        return None
+    return call
+
+
+class _FusingParallel(Parallel):
+    # scikit-learn's Parallel, given one search dispatch's _fit_and_score
+    # calls: those of sknets estimators that can stack are grouped by
+    # _params_key into units trained together (cut across workers by
+    # _units); every other call runs as given.
+
+    def __call__(self, iterable):
+        tasks = list(iterable)
+        groups = defaultdict(list)
+        for t, (func, args, kwargs) in enumerate(tasks):
+            call = _fusable_call(func, args, kwargs)
+            if call is not None:
+                key = (id(call["X"]), id(call["y"]), _params_key(call["estimator"]))
+                groups[key].append((t, call))
+        if not groups:
+            return super().__call__(tasks)
+        n_jobs = effective_n_jobs(self.n_jobs)
+        first = next(iter(groups.values()))[0][1]["X"]
+        n_features = first.shape[1] if getattr(first, "ndim", 0) == 2 else 1
+        units = _units(groups, n_jobs, cost=lambda item: fit_cost(
+            item[1]["estimator"], n_features))
+        fused = {t for unit in units for t, _ in unit}
+        ordinary = [t for t in range(len(tasks)) if t not in fused]
+        jobs = [delayed(_fit_unit)([call for _, call in unit]) for unit in units]
+        answers = super().__call__(jobs + [tasks[t] for t in ordinary])
+        out = [None] * len(tasks)
+        for unit, results in zip(units, answers[:len(units)], strict=True):
+            for (t, _), result in zip(unit, results, strict=True):
+                out[t] = result
+        for t, result in zip(ordinary, answers[len(units):], strict=True):
+            out[t] = result
+        return out
+
+
 class _FusedSearchMixin(DocLinkMixin):
-    # Replaces scikit-learn's fit when fuse=True; the candidates, results,
-    # ranking and refit stay scikit-learn's own.
+    # scikit-learn's fit, whose fits of one parameter group train together
+    # when fuse=True (_sklearn_fit.search_fit); everything else is
+    # scikit-learn's own.
 
     def fit(self, X, y=None, **params):
         """Run fit with all sets of parameters.
@@ -363,145 +427,23 @@ class _FusedSearchMixin(DocLinkMixin):
         **params : dict of str -> object
             Parameters passed to the estimator's ``fit``, the scorer and the
             CV splitter, as scikit-learn routes them. A fit that receives
-            fit parameters is not fused.
+            fit parameters other than ``sample_weight`` is not fused.
 
         Returns
         -------
         self : object
             Instance of fitted estimator.
         """
-        if not self.fuse:
-            return super().fit(X, y, **params)
-        return self._fit_fused(X, y, **params)
-
-    @_fit_context(prefer_skip_nested_validation=False)
-    def _fit_fused(self, X, y=None, **params):
-        scorers, refit_metric = self._get_scorers()
-        X, y = indexable(X, y)
-        params = _check_method_params(X, params=params)
-        routed = self._get_routed_params_for_fit(params)
-        self._checked_cv_orig = _sk.check_cv(
-            self.cv, y, classifier=is_classifier(self.estimator))
-        if hasattr(self, "_check_input_parameters"):
-            self._check_input_parameters(X=X, y=y, split_params=routed.splitter.split)
-        self.n_splits_ = self._checked_cv_orig.get_n_splits(
-            X, y, **routed.splitter.split)
-        base_estimator = clone(self.estimator)
-        all_params, all_out, all_more = [], [], defaultdict(list)
-        results = {}
-
-        def evaluate_candidates(candidate_params, cv=None, more_results=None,
-                                callback_ctx=None):
-            nonlocal results
-            cv = cv or self._checked_cv_orig
-            candidate_params = list(candidate_params)
-            splits = list(cv.split(X, y, **routed.splitter.split))
-            if len(splits) != self.n_splits_:
-                raise ValueError(
-                    "cv.split and cv.get_n_splits return inconsistent results. "
-                    f"Expected {self.n_splits_} splits, got {len(splits)}")
-            if self.verbose > 0:
-                print(f"Fitting {self.n_splits_} folds for each of "
-                      f"{len(candidate_params)} candidates, totalling "
-                      f"{len(candidate_params) * self.n_splits_} fits")
-            out = self._evaluate(base_estimator, X, y, candidate_params, splits,
-                                 scorers, routed)
-            if len(out) < 1:
-                raise ValueError("No fits were performed. Was the CV iterator "
-                                 "empty? Were there no candidates?")
-            _warn_or_raise_about_fit_failures(out, self.error_score)
-            if callable(self.scoring):
-                _insert_error_scores(out, self.error_score)
-            all_params.extend(candidate_params)
-            all_out.extend(out)
-            for key, value in (more_results or {}).items():
-                all_more[key].extend(value)
-            results = self._format_results(all_params, self.n_splits_, all_out,
-                                           all_more)
-            return results
-
-        root_ctx = None
-        if "callback_ctx" in signature(self._run_search).parameters:
-            # scikit-learn >= 1.9 hands its searches a callback context.
-            root_ctx = self._init_callback_context(
-                max_subtasks=1 + (self.refit is not False)
-            ).call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=None)
-            self._run_search(evaluate_candidates, callback_ctx=root_ctx)
-        else:
-            self._run_search(evaluate_candidates)
-        first_test_score = all_out[0]["test_scores"]
-        self.multimetric_ = isinstance(first_test_score, dict)
-        if callable(self.scoring) and self.multimetric_:
-            self._check_refit_for_multimetric(first_test_score)
-            refit_metric = self.refit
-        if self.refit or not self.multimetric_:
-            self.best_index_ = self._select_best_index(self.refit, refit_metric,
-                                                       results)
-            if not callable(self.refit):
-                self.best_score_ = results[f"mean_test_{refit_metric}"][
-                    self.best_index_]
-            self.best_params_ = results["params"][self.best_index_]
-        if self.refit:
-            self.best_estimator_ = clone(base_estimator).set_params(
-                **clone(self.best_params_, safe=False))
-            tic = time.time()
-            if y is not None:
-                self.best_estimator_.fit(X, y, **routed.estimator.fit)
-            else:
-                self.best_estimator_.fit(X, **routed.estimator.fit)
-            self.refit_time_ = time.time() - tic
-            if hasattr(self.best_estimator_, "feature_names_in_"):
-                self.feature_names_in_ = self.best_estimator_.feature_names_in_
-        self.scorer_ = (scorers._scorers if isinstance(scorers, _MultimetricScorer)
-                        else scorers)
-        self.cv_results_ = results
-        if root_ctx is not None:
-            root_ctx.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=None)
-        return self
-
-    def _evaluate(self, base_estimator, X, y, candidate_params, splits, scorers,
-                  routed):
-        fit_params = routed.estimator.fit
-        score_params = routed.scorer.score
-        tasks = list(product(enumerate(candidate_params), enumerate(splits)))
-        groups, ordinary = defaultdict(list), []
-        for t, ((_, parameters), (_, _)) in enumerate(tasks):
-            estimator = clone(base_estimator).set_params(
-                **clone(parameters, safe=False))
-            if fusable(estimator, fit_params):
-                groups[_params_key(estimator)].append((t, estimator))
-            else:
-                ordinary.append(t)
-        n_jobs = self.n_jobs or 1
-        if n_jobs < 0:
-            from joblib import effective_n_jobs
-            n_jobs = effective_n_jobs(n_jobs)
-        n_features = X.shape[1] if getattr(X, "ndim", 0) == 2 else 1
-        units = _units(groups, n_jobs,
-                       cost=lambda item: fit_cost(item[1], n_features))
-        jobs = [delayed(_fit_unit)(
-            [est for _, est in unit], X, y, [tasks[t][1][1] for t, _ in unit],
-            scorers, fit_params, score_params, self.return_train_score,
-            self.error_score)
-            for unit in units]
-        jobs += [delayed(_fit_and_score)(
-            clone(base_estimator), X, y, train=tasks[t][1][1][0],
-            test=tasks[t][1][1][1], parameters=tasks[t][0][1],
-            split_progress=(tasks[t][1][0], len(splits)),
-            candidate_progress=(tasks[t][0][0], len(candidate_params)),
-            scorer=scorers, fit_params=fit_params, score_params=score_params,
-            return_train_score=self.return_train_score,
-            return_n_test_samples=True, return_times=True,
-            return_parameters=False, error_score=self.error_score,
-            verbose=self.verbose) for t in ordinary]
-        answers = Parallel(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch)(jobs)
-        out = [None] * len(tasks)
-        for unit, unit_out in zip(units, answers[:len(units)], strict=True):
-            for (t, _), result in zip(unit, unit_out, strict=True):
-                out[t] = result
-        for t, result in zip(ordinary, answers[len(units):], strict=True):
-            out[t] = result
-        return out
+        if self.fuse is True:
+            fit = search_fit(_FusingParallel)
+            if fit is not None:
+                return fit(self, X, y, **params)
+            warnings.warn(
+                f"This scikit-learn's search fit does not dispatch its fits as "
+                f"scikit-learn {FOLLOWS} does, so they are not fused: they run "
+                "one by one, with scikit-learn's own code.", UserWarning,
+                stacklevel=2)
+        return super().fit(X, y, **params)
 
 
 _FUSE_DOC = """
