@@ -10,7 +10,7 @@ skorch net that ``sknets.training`` builds or continues from it.
 import re
 import warnings
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -19,10 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, compute_class_weight
 from sklearn.utils._param_validation import (
-    Interval,
     InvalidParameterError,
-    Options,
-    StrOptions,
 )
 from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
@@ -37,10 +34,7 @@ from sklearn.utils.validation import (
 
 from ._docs import DocLinkMixin
 from ._images import check_not_sparse, host_tensor
-from .modules import ACTIVATIONS, LOSSES, WEIGHT_INITS
 from .training import (
-    AUGMENT_PRESETS,
-    LEARNING_RATE_SCHEDULES,
     SOLVERS,
     NoFiniteWeightsError,
     NonFiniteInput,
@@ -52,6 +46,7 @@ from .training import (
     flush_denormal,
     intra_op_threads,
 )
+from .training.params import constraints, shared_docs
 
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
@@ -134,205 +129,9 @@ def resolve_device(device):
     return device
 
 
-# Parameter and attribute docs shared by the estimators' docstrings, which
-# hold the markers "{training_parameters}" and "{fitted_attributes}".
-_TRAINING_PARAMETERS_DOC = """\
-    solver : str, default='adam'
-        The optimizer.
-
-        - 'adam', Adam with ``beta_1``, ``beta_2``, ``epsilon``.
-        - 'sgd', stochastic gradient descent with ``momentum`` and
-          ``nesterovs_momentum``.
-        - 'adamw', Adam with decoupled weight decay: ``alpha`` is AdamW's
-          ``weight_decay`` instead of an L2 term in the loss.
-        - 'rmsprop', RMSprop with ``epsilon``.
-
-        'lbfgs' is not available (mini-batch training only).
-
-    alpha : float, default=0.0001
-        Strength of the L2 penalty, as in scikit-learn: the training loss of
-        each batch adds ``0.5 * alpha * sum(||W||^2) / batch_size`` over the
-        weight matrices (not the biases).
-
-    batch_size : int or 'auto', default='auto'
-        Size of the mini-batches; 'auto' means ``min(200, n_samples)``. Values
-        larger than the number of samples are clipped with a warning. 1 gives
-        pure stochastic gradient descent.
-
-    learning_rate : str, default='constant'
-        Learning-rate schedule.
-
-        - 'constant', ``learning_rate_init`` throughout.
-        - 'invscaling', ``learning_rate_init / (t + 1) ** power_t`` after each
-          epoch, t the number of samples seen (scikit-learn's schedule; only
-          with solver='sgd', as there).
-        - 'adaptive', constant while training improves; each time it stalls
-          for more than ``n_iter_no_change`` epochs the rate is divided by 5,
-          and training stops once it is below 1e-6 (only with solver='sgd', as
-          in scikit-learn).
-        - 'step', multiplied by ``lr_gamma`` every ``lr_step_size`` epochs
-          (torch's StepLR).
-        - 'exponential', multiplied by ``lr_gamma`` every epoch.
-        - 'cosine', cosine annealing from ``learning_rate_init`` to 0 over
-          ``max_iter`` epochs.
-        - 'plateau', constant while the monitored score improves; each time
-          it stalls for more than ``n_iter_no_change`` epochs the rate is
-          multiplied by ``lr_gamma``, and training stops once it is below
-          1e-6 (any solver; torch's ReduceLROnPlateau). The monitored score
-          is the validation accuracy with early stopping or ``fit``'s
-          ``validation_data``, else the training loss. For a rate that
-          follows the training's progress instead of a fixed plan.
-        - 'onecycle', torch's OneCycleLR per epoch: up from
-          ``learning_rate_init / 25`` to ``learning_rate_init`` over the
-          first 30% of ``max_iter``, then cosine annealing down to
-          ``learning_rate_init / 25e4``. For fast training with a high peak
-          rate.
-
-    lr_warmup : int, default=0
-        Epochs of linear warm-up in front of any schedule: epoch ``e <
-        lr_warmup`` trains at ``(e + 1) / (lr_warmup + 1)`` of the
-        schedule's rate. For high rates or batch normalisation, whose first
-        updates can otherwise diverge.
-
-    learning_rate_init : float, default=0.001
-        The initial learning rate.
-
-    power_t : float, default=0.5
-        Exponent of the 'invscaling' schedule.
-
-    max_iter : int, default=200
-        Maximum number of epochs.
-
-    shuffle : bool, default=True
-        Whether to shuffle the samples every epoch.
-
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, dropout, the batch order and the
-        validation split. An int makes fits on the CPU reproducible.
-
-    tol : float, default=1e-4
-        Tolerance of the stopping rule: see ``n_iter_no_change``.
-
-    verbose : bool or int, default=False
-        True (or 1) prints one line per epoch with losses, accuracies,
-        learning rate and time; 2 also shows a progress bar over batches.
-
-    warm_start : bool, default=False
-        Reuse the previous solution as initialisation in ``fit`` (a new
-        optimizer is created, as in scikit-learn).
-
-    momentum : float, default=0.9
-        Momentum of the 'sgd' solver.
-
-    nesterovs_momentum : bool, default=True
-        Whether 'sgd' uses Nesterov's momentum (when momentum > 0).
-
-    early_stopping : bool, default=False
-        Hold out a stratified ``validation_fraction`` of the training data,
-        score its accuracy every epoch, stop when it has not improved by
-        ``tol`` for more than ``n_iter_no_change`` epochs, and restore the
-        weights of the best epoch.
-
-    validation_fraction : float, default=0.1
-        Fraction of the training data held out when ``early_stopping=True``.
-
-    beta_1 : float, default=0.9
-        Exponential decay of Adam's first-moment estimates.
-
-    beta_2 : float, default=0.999
-        Exponential decay of Adam's second-moment estimates.
-
-    epsilon : float, default=1e-8
-        Numerical-stability term of Adam and RMSprop.
-
-    n_iter_no_change : int or np.inf, default=10
-        Number of epochs without an improvement of ``tol`` (of the training
-        loss, or of the validation accuracy with early stopping) after which
-        training stops. ``np.inf`` never stops early.
-
-    lr_step_size : int, default=10
-        Epochs between two decays of the 'step' schedule.
-
-    lr_gamma : float, default=0.1
-        Decay factor of the 'step', 'exponential' and 'plateau' schedules.
-
-    max_grad_norm : float or None, default=None
-        Clip the gradient of each step (the L2 term included) to this total
-        norm over all parameters (torch's ``clip_grad_norm_``). For training
-        whose loss spikes or diverges on rare large gradients.
-
-    augment : None, 'light', 'strong' or dict, default=None
-        Move each training image at random, batch by batch, on the training
-        device: shifts, rotations, zooms and optionally elastic distortion
-        (``sknets.training.augment``). A dict sets the magnitudes: 'shift'
-        (largest translation, a fraction of the image), 'rotate' (degrees),
-        'scale' (largest relative zoom), 'elastic' (largest displacement in
-        pixels) and 'elastic_sigma' (its smoothness); 'light' is
-        ``{'shift': 0.08, 'rotate': 8, 'scale': 0.08}`` and 'strong' adds
-        elastic distortion of 1.5 pixels to larger moves. Only training
-        batches are moved, never predictions or validation scores; the moves
-        are reproducible with ``random_state``. An MLP's rows must be square
-        one-channel images. For small image datasets, where a network
-        memorises the training images.
-
-    label_smoothing : float, default=0.0
-        With ``loss='cross_entropy'``: the targets put ``1 - label_smoothing``
-        on the true class and spread ``label_smoothing`` evenly over all
-        classes (torch's formula). Against over-confident predictions.
-
-    loss : str, default='cross_entropy'
-        The training loss. Whatever the loss, ``predict_proba`` is the
-        softmax of the network's output.
-
-        - 'cross_entropy', the log-loss of the softmax output.
-        - 'mse', mean squared error between the softmax output and one-hot
-          targets (torch's MSELoss).
-        - 'mae' (alias 'l1'), mean absolute error between the softmax output
-          and one-hot targets (torch's L1Loss).
-        - 'hinge', the multi-class hinge loss of the raw outputs (torch's
-          MultiMarginLoss).
-
-    weight_init : str, default='xavier_uniform'
-        Initialisation of the weights.
-
-        - 'xavier_uniform', scikit-learn's own scheme: weights and biases
-          uniform in ``+-sqrt(6 / (fan_in + fan_out))`` (factor 2 instead of 6
-          for logistic units).
-        - 'xavier_normal', Glorot normal weights, zero biases.
-        - 'kaiming_uniform', He uniform weights for the activation, zero
-          biases.
-        - 'kaiming_normal', He normal weights for the activation, zero biases.
-        - 'torch', PyTorch's default initialisation of each layer.
-
-    class_weight : dict, 'balanced' or None, default=None
-        Multiplies each sample's loss by the weight of its class. 'balanced'
-        uses ``n_samples / (n_classes * np.bincount(y))``; a dict maps labels
-        to weights (missing labels weigh 1).
-
-    device : str, default='auto'
-        Where to train and predict: 'auto' (CUDA when available, else CPU),
-        'cpu', 'cuda' or 'cuda:N'.
-
-    n_threads : int or None, default=None
-        torch's intra-op CPU threads during ``fit`` and ``predict``, restored
-        afterwards. None fits to the work: a CPU fit whose batch forward pass
-        is small (below ``sknets.training.runtime.SMALL_BATCH_WORK``
-        multiply-adds, such as a digits MLP) trains on one thread, because a
-        second one gains nothing there and spin-waits when another process
-        holds a core; larger fits and predictions keep torch's setting, which
-        in the worker processes of ``GridSearchCV(n_jobs=k)`` joblib has set
-        to ``max(1, cpu_count // k)``, so parallel fits do not oversubscribe
-        the cores. Set it with joblib's threading backend, whose workers
-        share one thread pool.
-
-    dtype : {'float32', 'float64'}, default='float32'
-        Floating-point precision of the network, its training and its input.
-        'float32' is what torch's kernels are fast at. 'float64' takes about
-        twice the time and memory and rounds as scikit-learn's MLPClassifier
-        does on float64 data: a fit with integer sample weights then equals
-        a fit on the repeated rows to 1e-7 (full batches). A fused search
-        trains float64 fits one by one.
-"""
+# The attribute docs shared by the estimators' docstrings (the marker
+# "{fitted_attributes}"); the training parameters' docs ("{training_parameters}")
+# are the parameter table's (training.params.shared_docs).
 
 _FITTED_ATTRIBUTES_DOC = """\
     classes_ : ndarray of shape (n_classes,)
@@ -406,7 +205,7 @@ _FITTED_ATTRIBUTES_DOC = """\
 def _shared_docs(cls):
     """Fill the shared sections into the docstring of estimator class ``cls``."""
     cls.__doc__ = cls.__doc__.replace(
-        "    {training_parameters}\n", _TRAINING_PARAMETERS_DOC
+        "    {training_parameters}\n", shared_docs()
     ).replace("    {fitted_attributes}\n", _FITTED_ATTRIBUTES_DOC)
     return cls
 
@@ -431,53 +230,7 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     ``_validate_X`` and ``_validate_Xy`` to accept images.
     """
 
-    _parameter_constraints: dict = {
-        "hidden_layer_sizes": [
-            "array-like",
-            Interval(Integral, 1, None, closed="left"),
-        ],
-        "activation": [StrOptions(set(ACTIVATIONS))],
-        "solver": [StrOptions(set(SOLVERS))],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [
-            StrOptions({"auto"}),
-            Interval(Integral, 1, None, closed="left"),
-        ],
-        "learning_rate": [StrOptions(set(LEARNING_RATE_SCHEDULES))],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "power_t": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "shuffle": ["boolean"],
-        "random_state": ["random_state"],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "verbose": ["verbose"],
-        "warm_start": ["boolean"],
-        "momentum": [Interval(Real, 0, 1, closed="both")],
-        "nesterovs_momentum": ["boolean"],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "beta_1": [Interval(Real, 0, 1, closed="left")],
-        "beta_2": [Interval(Real, 0, 1, closed="left")],
-        "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "n_iter_no_change": [
-            Interval(Integral, 1, None, closed="left"),
-            Options(Real, {np.inf}),
-        ],
-        "lr_step_size": [Interval(Integral, 1, None, closed="left")],
-        "lr_gamma": [Interval(Real, 0, 1, closed="right")],
-        "lr_warmup": [Interval(Integral, 0, None, closed="left")],
-        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
-        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
-        "augment": [None, StrOptions(set(AUGMENT_PRESETS)), dict],
-        "loss": [StrOptions(set(LOSSES))],
-        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
-        "batch_norm": ["boolean"],
-        "weight_init": [StrOptions(set(WEIGHT_INITS))],
-        "class_weight": [dict, StrOptions({"balanced"}), None],
-        "device": [str],
-        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
-        "dtype": [StrOptions({"float32", "float64"})],
-    }
+    _parameter_constraints: dict = constraints()
 
     # -- parameters ---------------------------------------------------------
 

@@ -5,17 +5,15 @@ Also the named architectures of the studies sknets is built for
 into a ``param_grid`` for ``GridSearchCV``.
 """
 
-from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from torch import nn
 
 from ._base import BaseTorchClassifier, _shared_docs
 from ._images import validate_images
-from .modules import ACTIVATIONS, POOLINGS
 from .training import ModuleSpec
+from .training.params import constraints
 
 __all__ = [
     "ARCHITECTURES",
@@ -316,19 +314,7 @@ class CNNClassifierTorch(BaseTorchClassifier):
 
     _predict_chunk = 256
 
-    _parameter_constraints: dict = {
-        **BaseTorchClassifier._parameter_constraints,
-        "conv_layers": ["array-like"],
-        "image_shape": ["array-like", None],
-        "padding": [StrOptions({"same", "valid"})],
-        "conv_activation": [StrOptions(set(ACTIVATIONS)), None],
-        "pooling": [StrOptions(set(POOLINGS)), None],
-        "pool_size": [Interval(Integral, 1, None, closed="left"), "array-like"],
-        "pool_stride": [Interval(Integral, 1, None, closed="left"), "array-like",
-                        None],
-        "conv_dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
-        "clip_kernels": ["boolean"],
-    }
+    _parameter_constraints: dict = constraints("cnn")
 
     def __init__(
         self,

@@ -30,6 +30,7 @@ __all__ = [
     "init_weights",
     "loss_function",
     "per_layer",
+    "reduce_loss",
 ]
 
 ACTIVATIONS = {
@@ -237,7 +238,7 @@ class BinaryLogits(nn.Module):
     """
 
     def forward(self, z):
-        return torch.cat((torch.zeros_like(z), z), dim=1)  # (N, 1) -> (N, 2)
+        return torch.cat((torch.zeros_like(z), z), dim=-1)  # (..., 1) -> (..., 2)
 
 
 class MLPModule(nn.Sequential):
@@ -615,13 +616,65 @@ class ClassificationLoss(nn.Module):
         self._per_sample = loss_function(loss, label_smoothing)
         self.register_buffer("class_weight", class_weight)
 
+    def per_sample(self, logits, y):
+        """The loss of each sample, before class weights.
+
+        Parameters
+        ----------
+        logits : torch.Tensor of shape (..., N, C)
+        y : torch.Tensor of shape (..., N)
+
+        Returns
+        -------
+        loss : torch.Tensor of shape (..., N)
+        """
+        if logits.dim() == 2:
+            return self._per_sample(logits, y)
+        return self._per_sample(logits.reshape(-1, logits.shape[-1]),
+                                y.reshape(-1)).view(y.shape)
+
     def forward(self, logits, y, sample_weight=None):
-        per_sample = self._per_sample(logits, y)  # (N,)
+        per_sample = self.per_sample(logits, y)  # (N,)
         if self.class_weight is not None:
             per_sample = per_sample * self.class_weight[y]
-        if sample_weight is None:
-            return per_sample.mean()
-        return (per_sample * sample_weight).sum() / sample_weight.sum()
+        return reduce_loss(per_sample, sample_weight)
+
+
+def reduce_loss(per_sample, sample_weight=None, mask=None, n=None):
+    """The mean loss over the last axis: of one fit, or of each stacked model.
+
+    Parameters
+    ----------
+    per_sample : torch.Tensor of shape (..., N)
+        Per-sample losses (class weights applied).
+    sample_weight : torch.Tensor of shape (..., N) or None, default=None
+        The weighted mean ``sum(w * loss) / sum(w)``, as scikit-learn's
+        MLPClassifier takes it; padded rows of a stack must have weight 0.
+    mask : torch.Tensor of shape (..., N) or None, default=None
+        1 for real rows, 0 for padding (without sample weights).
+    n : torch.Tensor of shape (...) or None, default=None
+        The number of real rows (the sum of ``mask``), when known.
+
+    Returns
+    -------
+    loss : torch.Tensor of shape (...)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sknets.modules import reduce_loss
+    >>> loss = torch.tensor([[1.0, 3.0], [2.0, 8.0]])
+    >>> reduce_loss(loss, mask=torch.tensor([[1.0, 1.0], [1.0, 0.0]])).tolist()
+    [2.0, 2.0]
+    """
+    if sample_weight is not None:
+        if mask is not None:
+            sample_weight = sample_weight * mask
+        return (per_sample * sample_weight).sum(-1) / sample_weight.sum(-1)
+    if mask is None:
+        return per_sample.mean(-1)
+    total = (per_sample * mask).sum(-1)
+    return total / (mask.sum(-1) if n is None else n)
 
 
 def _mlp(n_features, hidden_layer_sizes, n_outputs, activation="relu", dropout=0.0,

@@ -224,11 +224,11 @@ def _interrupt_fused_epoch(monkeypatch, at):
 
     original, count = fused._train_epoch, {"epochs": 0}
 
-    def train_epoch(stack, generator):
+    def train_epoch(stack):
         count["epochs"] += 1
         if count["epochs"] == at:
             raise KeyboardInterrupt
-        return original(stack, generator)
+        return original(stack)
 
     monkeypatch.setattr(fused, "_train_epoch", train_epoch)
     return lambda: monkeypatch.setattr(fused, "_train_epoch", original)

@@ -68,7 +68,7 @@ def test_initial_weights_and_batch_order_equal_the_separate_fits(digits,
                                      batch_size=100, random_state=seed)
                   for lr, seed in [(1e-3, 0), (1e-2, 1), (3e-3, 2)]]
     stacked, orders = [], []
-    init = fused._Stack.__init__
+    init = fused._StackedStep.__init__
 
     def recording_init(self, members, X_, streams=None):
         init(self, members, X_, streams)
@@ -81,7 +81,7 @@ def test_initial_weights_and_batch_order_equal_the_separate_fits(digits,
         orders.append(out.clone())
         return out
 
-    monkeypatch.setattr(fused._Stack, "__init__", recording_init)
+    monkeypatch.setattr(fused._StackedStep, "__init__", recording_init)
     monkeypatch.setattr(BatchIterator, "epoch_rows", recording_rows)
     fit_on_folds(estimators, X, y, rows)
     assert len(stacked) == 1 and len(orders) == 6  # 3 models x 2 epochs
@@ -308,13 +308,13 @@ def test_stack_shrinks_as_models_stop(digits, monkeypatch):
     X, y = digits
     rows = _folds(X, y)[:1]
     sizes = []
-    keep = fused._Stack.keep
+    keep = fused._StackedStep.keep
 
     def recording_keep(self, index):
         keep(self, index)
         sizes.append(len(self.members))
 
-    monkeypatch.setattr(fused._Stack, "keep", recording_keep)
+    monkeypatch.setattr(fused._StackedStep, "keep", recording_keep)
     estimators = [MLPClassifierTorch((8,), max_iter=m, random_state=0)
                   for m in (1, 2, 4)]
     fitted = fit_on_folds(estimators, X, y, rows * 3)

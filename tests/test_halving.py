@@ -142,11 +142,11 @@ def test_interrupted_rung_keeps_no_half_trained_survivor(tmp_path, monkeypatch,
     X, y = digits_600
     original, count = fused._train_epoch, {"epochs": 0}
 
-    def train_epoch(stack, generator):
+    def train_epoch(stack):
         count["epochs"] += 1
         if count["epochs"] == 2:  # rung 0 is one stacked epoch
             raise KeyboardInterrupt
-        return original(stack, generator)
+        return original(stack)
 
     monkeypatch.setattr(fused, "_train_epoch", train_epoch)
     with pytest.raises(KeyboardInterrupt):

@@ -14,6 +14,7 @@ from sknets import MLPClassifierTorch
 from sknets.training import BatchIterator, TensorData
 from sknets.training.net import _EpochSums, _macro_f1
 from sknets.training.runtime import _flush_denormal_enabled
+from sknets.training.steps import add_l2_gradient
 
 
 def test_batches_cover_every_sample_once():
@@ -53,7 +54,7 @@ def test_penalty_gradient_matches_autograd():
     module.zero_grad()
     loss = net.criterion_(module(Xb), yb)
     loss.backward()
-    loss = loss.detach() + net._add_penalty_gradient(net.penalized_weights_, 20)
+    loss = loss.detach() + add_l2_gradient(net.penalized_weights_, net.alpha / 20)
     assert float(loss) == pytest.approx(float(expected_loss.detach()), rel=1e-6)
     for grad, reference in zip(module.parameters(), expected, strict=True):
         torch.testing.assert_close(grad.grad, reference, rtol=1e-6, atol=1e-7)

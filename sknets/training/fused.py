@@ -20,29 +20,16 @@ generator for the whole stack.
 """
 
 import math
-import time
+from dataclasses import replace
 
 import torch
 
-from ..modules import ACTIVATIONS, loss_function, per_layer
 from .optimizers import SOLVER_STATE, functional_update
+from .params import STACKABLE_PARAMS, stackable_fields
+from .stacked import StackedLinear, StackedLoss, StepRows, stack_network
+from .steps import Member, add_l2_gradient, clip_gradients, run_epochs
 
 __all__ = ["STACKABLE_PARAMS", "fusion_key", "train_together"]
-
-# Estimator parameters whose values may differ between the nets of a stack:
-# each net keeps its own. Every other parameter must be equal.
-STACKABLE_PARAMS = frozenset({
-    "learning_rate_init", "alpha", "beta_1", "beta_2", "epsilon", "momentum",
-    "nesterovs_momentum", "learning_rate", "power_t", "lr_step_size", "lr_gamma",
-    "loss", "class_weight", "random_state", "weight_init", "dropout", "max_iter",
-    "tol", "n_iter_no_change", "early_stopping", "validation_fraction", "shuffle",
-    "lr_warmup", "max_grad_norm", "label_smoothing",
-})
-
-# Network arguments that may differ within a stack (the rest of the
-# ModuleSpec must be equal).
-_STACKABLE_MODULE_ARGS = frozenset({"dropout", "weight_init"})
-
 
 def fusion_key(spec):
     """What must be equal for two fits to train in one stack, or None.
@@ -54,10 +41,11 @@ def fusion_key(spec):
 
     Returns
     -------
-    key : tuple or None
-        Fits with equal keys can be stacked; None means the fit trains on its
-        own (a network kind that is not stacked, per-epoch output, float64
-        or augmentation).
+    key : TrainingSpec or None
+        The spec with the fields of the stackable parameters cleared (see
+        ``params.stackable_fields``): fits with equal keys can be stacked.
+        None means the fit trains on its own (a network kind that is not
+        stacked, per-epoch output, float64 or augmentation).
 
     Examples
     --------
@@ -77,35 +65,27 @@ def fusion_key(spec):
     if (spec.module.kind != "mlp" or spec.verbose or spec.epoch_progress
             or spec.dtype != "float32" or spec.augment is not None):
         return None
-    module = tuple((k, v) for k, v in spec.module.params
-                   if k not in _STACKABLE_MODULE_ARGS)
-    return (spec.module.kind, module, spec.optimizer.solver, spec.batch_size,
-            spec.drop_single, spec.device)
+    return _cleared(spec, stackable_fields())
 
 
-def _column(values, device, dtype=torch.float32):
-    return torch.tensor(values, dtype=dtype, device=device)
-
-
-class _StackedLinear(torch.autograd.Function):
-    # y = x W^T + b for each model: x (M, B, in), W (M, out, in), b (M, out).
-    # The matrix products are oriented so that their widest dimension is the
-    # output's: for a narrow layer (the 10 logits) y^T = W x^T is 4x faster
-    # on the CPU than x W^T, and so is the weight gradient as G^T x.
-
-    @staticmethod
-    def forward(ctx, x, weight, bias):
-        ctx.save_for_backward(x, weight)
-        if weight.shape[1] < 32:
-            return torch.baddbmm(bias.unsqueeze(2), weight,
-                                 x.transpose(1, 2)).transpose(1, 2).contiguous()
-        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
-        grad_x = torch.bmm(grad, weight) if ctx.needs_input_grad[0] else None
-        return grad_x, torch.bmm(grad.transpose(1, 2), x), grad.sum(1)
+def _cleared(spec, fields):
+    # The spec with the named fields (dotted: 'optimizer.beta_1', and
+    # 'module.dropout' for an argument of the ModuleSpec) set to None.
+    top, nested = {}, {}
+    for name in fields:
+        part, _, rest = name.partition(".")
+        if rest:
+            nested.setdefault(part, set()).add(rest)
+        else:
+            top[part] = None
+    for part, names in nested.items():
+        value = getattr(spec, part)
+        if part == "module":
+            top[part] = (value.kind, tuple((k, v) for k, v in value.params
+                                           if k not in names))
+        else:
+            top[part] = replace(value, **dict.fromkeys(names))
+    return replace(spec, **top)
 
 
 def _settings(spec):
@@ -216,253 +196,100 @@ class _StackedOptimizer:
         return state
 
 
-def _leaves(tensors):
-    # The stacked parameters, as leaves that backward computes gradients of.
-    for t in tensors:
-        t.requires_grad_()
-    return tensors
-
-
-class _Member:
-    # One net of the stack and what its epochs need.
-
-    def __init__(self, plan):
-        self.plan = plan
-        self.net = plan.net
-        self.spec = plan.net.spec_
-        self.iterator = self.net.get_iterator(plan.train, training=True)
-        self.epochs_done = 0
-        self.model_params = list(self.net.module_.parameters())
-        self.bn = [m for m in self.net.module_.modules()
-                   if isinstance(m, torch.nn.BatchNorm1d)]
-
-
-class _Stack:
-    # The stacked MLP: parameters (M, ...) in the layout of each net's own
-    # parameters, in the order of module_.parameters().
+class _StackedStep:
+    # run_epochs' step for a stack: the members' networks as one
+    # StackedNetwork (stacked.py), their criteria as one StackedLoss, their
+    # optimizers as one _StackedOptimizer. Each model gathers its own rows of
+    # X by index, in its own BatchIterator's order.
 
     def __init__(self, members, X, streams=None):
-        self.members = members
-        first = members[0].spec.module.kwargs
+        self.members = list(members)
         self.X = X
         device = X.device
-        self.hidden = tuple(first["hidden_layer_sizes"])
-        self.batch_norm = bool(first["batch_norm"])
-        self.binary = first["n_outputs"] == 1
-        self.activation = ACTIVATIONS[first["activation"]]()
-        self.params = _leaves([
-            torch.stack([m.model_params[k].detach() for m in members])
-            for k in range(len(members[0].model_params))
-        ])
-        # Per layer: dropout rate of each model (and its keep rate 1 - p,
-        # rounded to float32 from double as torch's dropout rounds it); BN
-        # running statistics.
-        self.rates = [
-            [per_layer(m.spec.module.kwargs["dropout"], len(self.hidden),
-                       "dropout")[i] for m in members]
-            for i in range(len(self.hidden))
-        ]
-        self.keep_rate = [_column([1 - p for p in rates], device)
-                          for rates in self.rates]
-        self.streams = None
+        nets = [m.net for m in self.members]
+        specs = [net.spec_ for net in nets]
+        self.iterators = [m.net.get_iterator(m.train, training=True)
+                          for m in self.members]
+        self.model_params = [list(net.module_.parameters()) for net in nets]
+        generators = None
         if streams is not None and device.type == "cpu":
-            self.streams = []
+            generators = []
             for state in streams:
                 stream = torch.Generator()
                 stream.set_state(state)
-                self.streams.append(stream)
-        self.running = [
-            (torch.stack([m.bn[i].running_mean for m in members]),
-             torch.stack([m.bn[i].running_var for m in members]),
-             torch.stack([m.bn[i].num_batches_tracked for m in members]))
-            for i in range(len(self.hidden))
-        ] if self.batch_norm else []
-        if self.batch_norm:
-            bn = members[0].bn[0]
-            self.bn_eps, self.bn_momentum = bn.eps, bn.momentum
-        self.Y = torch.stack([m.plan.train.y for m in members])  # (M, N)
+                generators.append(stream)
+        self.network = stack_network([net.module_ for net in nets], generators)
+        self.network.train()
+        n_outputs = specs[0].module.kwargs["n_outputs"]
+        self.loss = StackedLoss([net.criterion_ for net in nets],
+                                max(n_outputs, 2)).to(device)
+        self.Y = torch.stack([m.train.y for m in self.members])  # (M, N)
         # Sample weights (M, N), when any fit has them (ones for the others).
-        weights = [m.plan.train.weight for m in members]
+        weights = [m.train.weight for m in self.members]
         self.W = None if all(w is None for w in weights) else torch.stack([
             torch.ones_like(self.Y[0], dtype=torch.float32) if w is None else w
             for w in weights])
-        specs = [m.spec for m in members]
-        self._group_losses()
-        n_classes = 2 if self.binary else first["n_outputs"]
-        self.class_weight = _column(
-            [s.class_weight or (1.0,) * n_classes for s in specs], device)
-        self.alpha = _column([s.alpha for s in specs], device)
+        self.alpha = torch.tensor([s.alpha for s in specs], device=device)
         # Each model's gradient-norm bound (inf: not clipped).
-        self.max_norm = _column([math.inf if s.max_grad_norm is None
-                                 else s.max_grad_norm for s in specs], device)
-        self._flags()
-        fused = bool(members[0].net.optimizer_.param_groups[0].get("fused"))
+        self.max_norm = torch.tensor([math.inf if s.max_grad_norm is None
+                                      else s.max_grad_norm for s in specs],
+                                     device=device)
+        fused = bool(nets[0].optimizer_.param_groups[0].get("fused"))
         self.optimizer = _StackedOptimizer(
             specs[0].optimizer.solver, [s.optimizer for s in specs], self.params,
             fused)
-        # Linear weights get the L2 penalty: every other parameter with 2 dims.
-        self.penalized = [k for k, p in enumerate(self.params) if p.dim() == 3]
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(specs[0].seed)
+        self.batch_size = specs[0].batch_size
+        self._flags()
 
-    def keep(self, index):
-        # Drop the stopped models from the stack.
-        self.members = [self.members[i] for i in index.tolist()]
-        self.params = _leaves([p.detach()[index] for p in self.params])
-        kept = index.tolist()
-        self.rates = [[rates[i] for i in kept] for rates in self.rates]
-        self.keep_rate = [k[index] for k in self.keep_rate]
-        if self.streams is not None:
-            self.streams = [self.streams[i] for i in kept]
-        self.running = [tuple(t[index] for t in r) for r in self.running]
+    @property
+    def params(self):
+        return list(self.network.parameters())
+
+    def _flags(self):
+        # What the steps need, decided once per stack, not per batch.
+        self.penalty = bool((self.alpha > 0).any())
+        self.clipped = bool(torch.isfinite(self.max_norm).any())
+        self.penalized = [op.weight for op in self.network.layers
+                          if isinstance(op, StackedLinear)]
+
+    def epoch(self, rates):
+        self.optimizer.set_rates(self.params, rates)
+        return _train_epoch(self)
+
+    def sync(self):
+        # The stack's weights and statistics into each net's module, which
+        # validation, the monitor and the fitted estimator read.
+        for i, m in enumerate(self.members):
+            self.network.give_back(i, m.net.module_)
+
+    def leave(self, i):
+        member = self.members[i]
+        if not member.net.monitor_.diverged_:
+            self._optimizer_to_member(i)
+        member.net.notify("on_train_end", X=member.train, y=None)
+
+    def keep(self, kept):
+        index = torch.tensor(kept, dtype=torch.long, device=self.X.device)
+        self.members = [self.members[i] for i in kept]
+        self.iterators = [self.iterators[i] for i in kept]
+        self.model_params = [self.model_params[i] for i in kept]
+        self.network.keep(index)
+        self.loss.keep(index)
         self.Y = self.Y[index]
         if self.W is not None:
             self.W = self.W[index]
-        self.class_weight = self.class_weight[index]
         self.alpha = self.alpha[index]
         self.max_norm = self.max_norm[index]
         self.optimizer.keep(index)
         self._flags()
-        self._group_losses()
 
-    def _group_losses(self):
-        # The models of each (loss, label smoothing): one call each.
-        self.losses = {}
-        for i, m in enumerate(self.members):
-            self.losses.setdefault((m.spec.loss, m.spec.label_smoothing),
-                                   []).append(i)
-
-    def _flags(self):
-        # What the steps of the stack need, decided once, not per batch.
-        self.has_dropout = [any(p > 0 for p in rates) for rates in self.rates]
-        self.penalty = bool((self.alpha > 0).any())
-        self.clipped = bool(torch.isfinite(self.max_norm).any())
-        self.weighted = bool((self.class_weight != 1).any())
-
-    def _batch_norm(self, h, layer, params, rows, mask, n):
-        weight, bias = params
-        if mask is None:
-            mean = h.mean(1, keepdim=True)  # (M, 1, H)
-            var = h.var(1, unbiased=False, keepdim=True)
-        else:
-            w = mask.unsqueeze(2)  # (M, B, 1)
-            mean = (h * w).sum(1, keepdim=True) / n.view(-1, 1, 1)
-            var = ((h - mean).pow(2) * w).sum(1, keepdim=True) / n.view(-1, 1, 1)
-        with torch.no_grad():
-            running_mean, running_var, tracked = self.running[layer]
-            unbiased = var.squeeze(1) * (n / (n - 1)).view(-1, 1)
-            momentum = self.bn_momentum
-            new_mean = running_mean if rows is None else running_mean[rows]
-            new_var = running_var if rows is None else running_var[rows]
-            new_mean = (1 - momentum) * new_mean + momentum * mean.squeeze(1)
-            new_var = (1 - momentum) * new_var + momentum * unbiased
-            if rows is None:
-                running_mean.copy_(new_mean)
-                running_var.copy_(new_var)
-                tracked.add_(1)
-            else:
-                running_mean.index_copy_(0, rows, new_mean)
-                running_var.index_copy_(0, rows, new_var)
-                tracked.index_add_(0, rows, torch.ones_like(rows))
-        h = (h - mean) * torch.rsqrt(var + self.bn_eps)
-        return h * weight.unsqueeze(1) + bias.unsqueeze(1)
-
-    def _dropout_noise(self, h, layer, rows, generator):
-        # The factor dropout multiplies layer's output by, (M', B, H).
-        keep = self.keep_rate[layer] if rows is None else self.keep_rate[layer][rows]
-        if self.streams is None:  # one stream for the whole stack
-            drop = torch.rand(h.shape, generator=generator, device=h.device)
-            return (drop < keep.view(-1, 1, 1)) / keep.view(-1, 1, 1)
-        # Each model's own stream, drawn as its separate fit's Dropout draws
-        # (bernoulli_ of its batch's rows, divided by the keep rate): the
-        # same masks, in the same order.
-        noise = torch.ones_like(h)
-        models = range(len(self.members)) if rows is None else rows.tolist()
-        for j, i in enumerate(models):
-            rate = self.rates[layer][i]
-            if rate > 0:
-                count = self.batch_rows[i]
-                noise[j, :count].bernoulli_(1 - rate, generator=self.streams[i])
-                noise[j, :count].div_(1 - rate)
-        return noise
-
-    def forward(self, Xb, rows, mask, n, generator):
-        # Xb: (M', B, F) for the models in rows (all when None).
-        params = self.params if rows is None else [p[rows] for p in self.params]
-        h, k = Xb, 0
-        for layer in range(len(self.hidden)):
-            weight, bias = params[k], params[k + 1]
-            h = _StackedLinear.apply(h, weight, bias)
-            k += 2
-            if self.batch_norm:
-                h = self._batch_norm(h, layer, params[k:k + 2], rows, mask, n)
-                k += 2
-            h = self.activation(h)
-            if self.has_dropout[layer]:
-                h = h * self._dropout_noise(h, layer, rows, generator)
-        logits = _StackedLinear.apply(h, params[k], params[k + 1])  # (M', B, C)
-        if self.binary:
-            logits = torch.cat((torch.zeros_like(logits), logits), dim=2)
-        return logits
-
-    def per_sample_loss(self, logits, yb, rows):
-        # (M', B): each model's loss function of its rows, times class weight.
-        index = None if rows is None else {int(r): j for j, r in
-                                           enumerate(rows.tolist())}
-        n_models, size, n_classes = logits.shape
-        parts = []
-        for (name, smoothing), models in self.losses.items():
-            if index is not None:
-                models = [index[i] for i in models if i in index]
-                if not models:
-                    continue
-            if len(models) == n_models:
-                sel_logits, sel_y = logits, yb
-            else:
-                sel = torch.tensor(models, device=logits.device)
-                sel_logits, sel_y = logits[sel], yb[sel]
-            loss = loss_function(name, smoothing)(sel_logits.reshape(-1, n_classes),
-                                                  sel_y.reshape(-1))
-            parts.append((models, loss.view(len(models), size)))
-        if len(parts) == 1 and len(parts[0][0]) == n_models:
-            per_sample = parts[0][1]
-        else:
-            order = [i for models, _ in parts for i in models]
-            per_sample = torch.cat([p for _, p in parts]).index_select(
-                0, torch.tensor(order, device=logits.device).argsort())
-        if not self.weighted:
-            return per_sample
-        weight = self.class_weight if rows is None else self.class_weight[rows]
-        return per_sample * weight.gather(1, yb)
-
-    @torch.no_grad()
-    def clip_gradients(self):
-        # Each model's gradient scaled to at most its max_grad_norm, as
-        # torch's clip_grad_norm_ scales a single model's (the L2 term's
-        # gradient included).
-        grads = [p.grad for p in self.params]
-        norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1)
-                             for g in grads], dim=1)  # (M, n_params)
-        total = torch.linalg.vector_norm(norms, dim=1)  # (M,)
-        coef = (self.max_norm / (total + 1e-6)).clamp(max=1.0)
-        for g in grads:
-            g.mul_(coef.view(-1, *[1] * (g.dim() - 1)))
-
-    def to_members(self):
-        # Write the stack's weights and statistics into each net's module.
-        with torch.no_grad():
-            for i, m in enumerate(self.members):
-                for p, stacked in zip(m.model_params, self.params, strict=True):
-                    p.copy_(stacked[i])
-                for bn, (mean, var, tracked) in zip(m.bn, self.running, strict=True):
-                    bn.running_mean.copy_(mean[i])
-                    bn.running_var.copy_(var[i])
-                    bn.num_batches_tracked.copy_(tracked[i])
-
-    def optimizer_to_member(self, i):
+    def _optimizer_to_member(self, i):
         # Model i's optimizer state into its net's optimizer, as its separate
         # fit leaves it (a warm-start fit or partial_fit continues from it).
-        member = self.members[i]
-        optimizer = member.net.optimizer_
-        for k, p in enumerate(member.model_params):
+        optimizer = self.members[i].net.optimizer_
+        for k, p in enumerate(self.model_params[i]):
             state = self.optimizer.model_state(k, i)
             if state:
                 optimizer.state[p] = state
@@ -470,8 +297,8 @@ class _Stack:
 
 def _epoch_rows(stack):
     # Each model's rows of the epoch, padded with -1 to S full batches.
-    orders = [m.iterator.epoch_rows() for m in stack.members]
-    size = stack.members[0].spec.batch_size
+    orders = [iterator.epoch_rows() for iterator in stack.iterators]
+    size = stack.batch_size
     n_used = [len(o) for o in orders]
     n_steps = -(-max(n_used) // size)
     padded = orders[0].new_full((len(orders), n_steps * size), -1)
@@ -480,7 +307,9 @@ def _epoch_rows(stack):
     return padded, n_used, n_steps, size
 
 
-def _train_epoch(stack, generator):
+def _train_epoch(stack):
+    # One stacked pass: per batch one forward, one backward and one optimizer
+    # step for every model taking part. Returns each model's epoch totals.
     padded, n_used, n_steps, size = _epoch_rows(stack)
     device = stack.X.device
     n_models = len(stack.members)
@@ -492,83 +321,66 @@ def _train_epoch(stack, generator):
     full_steps = min(n_used) // size
     loss_sum = torch.zeros(n_models, dtype=torch.float64, device=device)
     correct = torch.zeros(n_models, dtype=torch.int64, device=device)
+    full = StepRows(None, None, all_n[0], [size] * n_models, stack.generator)
     for step in range(n_steps):
         start = step * size
-        counts, n = all_counts[step], all_n[step]  # rows of each model
-        stack.batch_rows = [min(size, max(0, u - start)) for u in n_used]
-        rows = None
+        counts = all_counts[step]  # rows of each model
         idx = padded[:, start:start + size]  # (M, B)
+        rows = full
         if step >= full_steps:
             active = [i for i, u in enumerate(n_used) if u > start]
+            models = None
+            n = all_n[step]
             if len(active) < n_models:
-                rows = torch.tensor(active, device=device)
-                idx, counts, n = idx[rows], counts[rows], n[rows]
+                models = torch.tensor(active, device=device)
+                idx, counts, n = idx[models], counts[models], n[models]
             mask = (idx >= 0).to(torch.float32)  # (M', B)
             idx = idx.clamp(min=0)
-        else:
-            mask = None
+            rows = StepRows(models, mask, n,
+                            [min(size, n_used[i] - start) for i in active],
+                            stack.generator)
         Xb = stack.X.index_select(0, idx.reshape(-1)).view(
             *idx.shape, *stack.X.shape[1:])  # (M', B, F)
-        Y = stack.Y if rows is None else stack.Y[rows]
-        yb = Y.gather(1, idx)  # (M', B)
+        yb = rows.select(stack.Y).gather(1, idx)  # (M', B)
         wb = total = None
         if stack.W is not None:  # sample weights: each model's weighted mean
-            W = stack.W if rows is None else stack.W[rows]
-            wb = W.gather(1, idx) if mask is None else W.gather(1, idx) * mask
+            wb = rows.select(stack.W).gather(1, idx)
+            if rows.mask is not None:
+                wb = wb * rows.mask
             total = wb.sum(1)  # (M',) each batch's weight sum
-        for p in stack.params:
+        params = stack.params
+        for p in params:
             p.grad = None  # backward's gradient is then taken over, not added
-        logits = stack.forward(Xb, rows, mask, n, generator)
-        per_sample = stack.per_sample_loss(logits, yb, rows)
-        if wb is not None:
-            losses = (per_sample * wb).sum(1) / total
-        elif mask is None:
-            losses = per_sample.mean(1)  # (M',)
-        else:
-            losses = (per_sample * mask).sum(1) / n
+        logits = stack.network(Xb, rows)  # (M', B, C)
+        losses = stack.loss(logits, yb, rows, wb)  # (M',)
         losses.sum().backward()
         losses = losses.detach()
         if stack.penalty:
-            alpha = stack.alpha if rows is None else stack.alpha[rows]
-            with torch.no_grad():
-                # the L2 term's gradient, added directly; scikit-learn
-                # divides by the batch's size, or its weight sum
-                scale = alpha / (n if total is None else total)
-                for k in stack.penalized:
-                    p = stack.params[k]
-                    w = p.detach() if rows is None else p.detach()[rows]
-                    if rows is None:  # one pass over the weights, no temporary
-                        p.grad.addcmul_(scale.view(-1, 1, 1), w)
-                    else:
-                        p.grad.index_add_(0, rows, scale.view(-1, 1, 1) * w)
-                    norm = torch.linalg.vector_norm(w, dim=(1, 2))
-                    losses = losses + 0.5 * scale * norm.square()
+            # scikit-learn divides the L2 term by the batch's size, or its
+            # weight sum
+            scale = rows.select(stack.alpha) / (rows.n if total is None else total)
+            losses = losses + add_l2_gradient(stack.penalized, scale, stacked=True,
+                                              models=rows.models)
         if stack.clipped:
-            stack.clip_gradients()
-        stack.optimizer.step([p.grad for p in stack.params],
-                             None if rows is None else set(rows.tolist()))
+            clip_gradients([p.grad for p in params], stack.max_norm, stacked=True)
+        stack.optimizer.step([p.grad for p in params],
+                             None if rows.models is None
+                             else set(rows.models.tolist()))
         with torch.no_grad():
             hits = logits.argmax(2) == yb
-            if mask is not None:
-                hits = hits & (mask > 0)
+            if rows.mask is not None:
+                hits = hits & (rows.mask > 0)
             batch_loss = losses.double() * counts.double()
             batch_correct = hits.sum(1)
-            if rows is None:
+            if rows.models is None:
                 loss_sum += batch_loss
                 correct += batch_correct
             else:
-                loss_sum.index_add_(0, rows, batch_loss)
-                correct.index_add_(0, rows, batch_correct)
-    n_batches = [len(m.iterator) for m in stack.members]
-    return loss_sum.tolist(), correct.tolist(), n_used, n_batches
-
-
-def _begin_epoch(member, on_epoch):
-    net = member.net
-    net.notify("on_epoch_begin", **on_epoch)
-    lr = net.optimizer_.param_groups[0]["lr"]
-    net.history.record("lr", lr)
-    return lr
+                loss_sum.index_add_(0, rows.models, batch_loss)
+                correct.index_add_(0, rows.models, batch_correct)
+    n_batches = [len(iterator) for iterator in stack.iterators]
+    return list(zip(loss_sum.tolist(), correct.tolist(), n_used, n_batches,
+                    strict=True))
 
 
 def train_together(plans, streams=None):
@@ -578,7 +390,8 @@ def train_together(plans, streams=None):
     own number of epochs with its own schedule, stopping rules, batch order
     and optimizer settings, and leaves the stack once it stops. On return
     each net holds its history, weights, optimizer state, schedule and
-    monitor state as ``SknetsNet.partial_fit`` leaves them.
+    monitor state as ``SknetsNet.partial_fit`` leaves them. The epochs are
+    ``steps.run_epochs``', as a single fit's are.
 
     Parameters
     ----------
@@ -598,61 +411,20 @@ def train_together(plans, streams=None):
         After every net still training has been marked ``interrupted_`` and
         keeps the weights of its last completed epoch.
     """
-    members = [_Member(plan) for plan in plans]
     X = plans[0].train.X
     if any(p.train.X is not X for p in plans):
         raise ValueError("train_together needs every plan to share one X tensor.")
-    if len({fusion_key(m.spec) for m in members}) != 1 or fusion_key(
-            members[0].spec) is None:
+    keys = {fusion_key(p.net.spec_) for p in plans}
+    if len(keys) != 1 or None in keys:
         raise ValueError("train_together needs plans with one fusion_key.")
+    members = [Member(p.net, p.train, p.valid, p.epochs) for p in plans]
     for m in members:
         m.net.check_training_readiness()
-        m.net.stop_training_ = False
-        m.net.interrupted_ = False
-        m.net.notify("on_train_begin", X=m.plan.train, y=None)
-    stack = _Stack(members, X, streams)
-    generator = torch.Generator(device=X.device)
-    generator.manual_seed(members[0].spec.seed)
+        m.net.notify("on_train_begin", X=m.train, y=None)
+    stack = _StackedStep(members, X, streams)
     try:
-        while stack.members:
-            tic = time.perf_counter()
-            kwargs = [{"dataset_train": m.plan.train, "dataset_valid": m.plan.valid}
-                      for m in stack.members]
-            stack.optimizer.set_rates(
-                stack.params, [_begin_epoch(m, kw) for m, kw in
-                               zip(stack.members, kwargs, strict=True)])
-            losses, correct, n_seen, n_batches = _train_epoch(stack, generator)
-            stack.to_members()
-            share = (time.perf_counter() - tic) / len(stack.members)
-            keep = []
-            for i, m in enumerate(stack.members):
-                net = m.net
-                net.history.record("train_loss", losses[i] / n_seen[i])
-                net.history.record("train_accuracy", correct[i] / n_seen[i])
-                net.history.record("train_batch_count", n_batches[i])
-                net.history.record("train_samples", n_seen[i])
-                tic_valid = time.perf_counter()
-                if m.plan.valid is not None:
-                    net._validation_epoch(m.plan.valid)
-                net.history.record("duration",
-                                   share + time.perf_counter() - tic_valid)
-                net.notify("on_epoch_end", **kwargs[i])
-                m.epochs_done += 1
-                if net.stop_training_ or m.epochs_done >= m.plan.epochs:
-                    if not net.monitor_.diverged_:
-                        stack.optimizer_to_member(i)
-                    net.notify("on_train_end", X=m.plan.train, y=None)
-                else:
-                    keep.append(i)
-            if not keep:
-                break
-            if len(keep) < len(stack.members):
-                stack.keep(torch.tensor(keep, dtype=torch.long, device=X.device))
+        run_epochs(members, stack)
     except KeyboardInterrupt:
         for m in stack.members:
-            net = m.net
-            net.interrupted_ = True
-            if net.history and "duration" not in net.history[-1]:
-                net.history.pop()
-            net.notify("on_train_end", X=m.plan.train, y=None)
+            m.net.notify("on_train_end", X=m.train, y=None)
         raise

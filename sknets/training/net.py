@@ -3,7 +3,6 @@
 ``build.py`` assembles it from a ``TrainingSpec``.
 """
 
-import time
 
 import torch
 from skorch import NeuralNetClassifier
@@ -11,6 +10,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from .optimizers import LeanStep
+from .steps import Member, add_l2_gradient, clip_gradients, run_epochs
 
 __all__ = ["NonFiniteInput", "SknetsNet"]
 
@@ -132,23 +132,11 @@ class SknetsNet(NeuralNetClassifier):
             loss = loss + (0.5 * self.alpha / len(y_true)) * penalty
         return loss
 
-    @torch.no_grad()
-    def _add_penalty_gradient(self, weights, total):
-        # The gradient of 0.5 * scale * ||W||^2 is scale * W: added to the
-        # gradients directly, in one fused call, instead of through autograd.
-        # ``total`` is the batch's size, or its weight sum (a tensor: read
-        # without synchronising the device), as scikit-learn divides by it.
-        scale = self.alpha / total
-        grads = [w.grad for w in weights]
-        if torch.is_tensor(scale):
-            torch._foreach_add_(grads, torch._foreach_mul(weights, scale))
-        else:
-            torch._foreach_add_(grads, weights, alpha=scale)
-        norms = torch.stack(torch._foreach_norm(weights))
-        return 0.5 * scale * norms.pow(2).sum()
-
     def fit_loop(self, X, y=None, epochs=None, valid_data=None, **fit_params):
         """Run ``epochs`` epochs over the ``TensorData`` ``X``.
+
+        The epochs are ``steps.run_epochs``'s, with this net's single-model
+        step (``run_single_epoch``).
 
         Parameters
         ----------
@@ -169,36 +157,17 @@ class SknetsNet(NeuralNetClassifier):
         """
         self.check_training_readiness()
         epochs = self.max_epochs if epochs is None else epochs
-        iterator = self.get_iterator(X, training=True)
-        on_epoch_kwargs = {"dataset_train": X, "dataset_valid": valid_data}
-        self.stop_training_ = False
-        self.interrupted_ = False
-        try:
-            for _ in range(epochs):
-                tic = time.perf_counter()
-                self.notify("on_epoch_begin", **on_epoch_kwargs)
-                self.history.record("lr", self.optimizer_.param_groups[0]["lr"])
-                self.run_single_epoch(iterator, training=True, prefix="train",
-                                      step_fn=None)
-                if valid_data is not None:
-                    self._validation_epoch(valid_data)
-                self.history.record("duration", time.perf_counter() - tic)
-                self.notify("on_epoch_end", **on_epoch_kwargs)
-                if self.stop_training_:
-                    break
-        except KeyboardInterrupt:
-            # skorch's partial_fit swallows the interrupt and runs
-            # on_train_end; the epoch in progress is dropped from the history
-            # and ConvergenceMonitor rolls the weights back to the last
-            # completed epoch.
-            self.interrupted_ = True
-            if self.history and "duration" not in self.history[-1]:
-                self.history.pop()
-            raise
+        if epochs > 0:
+            # skorch's partial_fit swallows an interrupt and runs
+            # on_train_end; interrupted_ says that it happened.
+            run_epochs([Member(self, X, valid_data, epochs)],
+                       _SingleStep(self, self.get_iterator(X, training=True)))
+        else:
+            self.stop_training_ = self.interrupted_ = False
         return self
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        """One pass of optimisation over ``iterator``; records loss and accuracy.
+        """One pass of optimisation over ``iterator``.
 
         Parameters
         ----------
@@ -207,11 +176,17 @@ class SknetsNet(NeuralNetClassifier):
         training : bool
             Must be True; validation goes through ``_validation_epoch``.
         prefix : str
-            History key prefix, ``'train'``.
+            Unused (the history keys are ``run_epochs``').
         step_fn : None
             Unused; kept for skorch's signature.
         **fit_params : dict
             Unused.
+
+        Returns
+        -------
+        stats : tuple
+            ``(loss_sum, n_correct, n_seen, n_batches)``, the loss summed over
+            samples.
         """
         module, optimizer = self.module_, self.optimizer_
         batch_hooks = [
@@ -238,10 +213,10 @@ class SknetsNet(NeuralNetClassifier):
             loss.backward()
             loss = loss.detach()
             if penalized:
-                loss = loss + self._add_penalty_gradient(
-                    penalized, len(yb) if wb is None else wb.sum())
+                loss = loss + add_l2_gradient(
+                    penalized, self.alpha / (len(yb) if wb is None else wb.sum()))
             if max_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(params, max_grad_norm, foreach=True)
+                clip_gradients([p.grad for p in params], max_grad_norm)
             if step is None:
                 optimizer.step()
                 step = LeanStep.of(optimizer) or optimizer.step
@@ -253,10 +228,7 @@ class SknetsNet(NeuralNetClassifier):
                 cb.on_batch_end(self, batch=(Xb, yb), training=True, loss=loss,
                                 y_pred=logits)
         loss_sum, n_correct = sums.totals()
-        self.history.record(prefix + "_loss", loss_sum / sums.n_seen)
-        self.history.record(prefix + "_accuracy", n_correct / sums.n_seen)
-        self.history.record(prefix + "_batch_count", sums.n_batches)
-        self.history.record(prefix + "_samples", sums.n_seen)
+        return loss_sum, n_correct, sums.n_seen, sums.n_batches
 
     @torch.no_grad()
     def forward_is_finite(self, state, data):
@@ -353,6 +325,26 @@ class SknetsNet(NeuralNetClassifier):
         self.history.record("valid_accuracy", float(accuracy))
         self.history.record("valid_f1_macro",
                             _macro_f1(data.y, pred, logits.shape[1], w))
+
+
+class _SingleStep:
+    # run_epochs' step for one net: its lean pass of batches.
+
+    def __init__(self, net, iterator):
+        self.net, self.iterator = net, iterator
+
+    def epoch(self, rates):
+        return [self.net.run_single_epoch(self.iterator, training=True,
+                                          prefix="train", step_fn=None)]
+
+    def sync(self):
+        pass  # the net's own module trained
+
+    def leave(self, i):
+        pass  # skorch's partial_fit ends the training
+
+    def keep(self, index):
+        pass
 
 
 class _EpochSums:
