@@ -129,6 +129,15 @@ class _StackedOptimizer:
             groups.setdefault((lr, _settings(spec)), []).append(i)
         self.groups = [(key, models, self._lists(models))
                        for key, models in groups.items()]
+        # One group of every model, whose step counters agree: the update of
+        # a full step is then one call on the whole stacked tensors (the
+        # same kernel, elementwise, as on each model's views).
+        self.whole = None
+        direct = self.fused and self.solver in ("adam", "adamw")
+        if len(self.groups) == 1 and (direct or self.solver == "sgd") and all(
+                bool((s == s[0]).all()) for s in self.steps):
+            self.whole = {"p": list(params), "steps": [s[0] for s in self.steps],
+                          **{k: [s[k] for s in self.state] for k in names}}
 
     def _lists(self, models):
         return {k: [v for i in models for v in self.views[i][k]]
@@ -142,8 +151,18 @@ class _StackedOptimizer:
         before it, so that backward hands them over without a pass); each
         call takes per-model views of them.
         """
-        per_model = [g.unbind(0) for g in grads]
         direct = self.fused and self.solver in ("adam", "adamw")
+        if active is None and self.whole is not None:
+            lists = {**self.whole, "g": list(grads)}
+            (lr, settings), _, _ = self.groups[0]
+            if direct:
+                for steps in self.steps:
+                    steps.add_(1)
+                self._fused_adam(lists, lr, *settings)
+            else:
+                self._call(lists, lr, *settings)
+            return
+        per_model = [g.unbind(0) for g in grads]
         if direct:
             # The step counters of every model at once (torch's functional
             # form adds 1 to each model's counter of each parameter, one
@@ -250,6 +269,9 @@ class _StackedStep:
     def _flags(self):
         # What the steps need, decided once per stack, not per batch.
         self.penalty = bool((self.alpha > 0).any())
+        # alpha as a number when every model has the same
+        self.alpha_value = (float(self.alpha[0])
+                            if bool((self.alpha == self.alpha[0]).all()) else None)
         self.clipped = bool(torch.isfinite(self.max_norm).any())
         self.penalized = [op.weight for op in self.network.layers
                           if isinstance(op, StackedLinear)]
@@ -322,6 +344,7 @@ def _train_epoch(stack):
     loss_sum = torch.zeros(n_models, dtype=torch.float64, device=device)
     correct = torch.zeros(n_models, dtype=torch.int64, device=device)
     full = StepRows(None, None, all_n[0], [size] * n_models, stack.generator)
+    full_losses, full_correct = [], []
     for step in range(n_steps):
         start = step * size
         counts = all_counts[step]  # rows of each model
@@ -358,7 +381,11 @@ def _train_epoch(stack):
         if stack.penalty:
             # scikit-learn divides the L2 term by the batch's size, or its
             # weight sum
-            scale = rows.select(stack.alpha) / (rows.n if total is None else total)
+            if stack.alpha_value is not None and rows is full and total is None:
+                scale = stack.alpha_value / size  # the same for every model
+            else:
+                scale = rows.select(stack.alpha) / (rows.n if total is None
+                                                    else total)
             losses = losses + add_l2_gradient(stack.penalized, scale, stacked=True,
                                               models=rows.models)
         if stack.clipped:
@@ -368,6 +395,10 @@ def _train_epoch(stack):
                              else set(rows.models.tolist()))
         with torch.no_grad():
             hits = logits.argmax(2) == yb
+            if rows is full:  # summed once per epoch
+                full_losses.append(losses)
+                full_correct.append(hits.sum(1))
+                continue
             if rows.mask is not None:
                 hits = hits & (rows.mask > 0)
             batch_loss = losses.double() * counts.double()
@@ -378,6 +409,9 @@ def _train_epoch(stack):
             else:
                 loss_sum.index_add_(0, rows.models, batch_loss)
                 correct.index_add_(0, rows.models, batch_correct)
+    if full_losses:  # the full steps' totals: size rows of every model each
+        loss_sum += torch.stack(full_losses).double().sum(0) * size
+        correct += torch.stack(full_correct).sum(0)
     n_batches = [len(iterator) for iterator in stack.iterators]
     return list(zip(loss_sum.tolist(), correct.tolist(), n_used, n_batches,
                     strict=True))

@@ -288,6 +288,11 @@ class StackedLoss(nn.Module):
         sample_weight : torch.Tensor of shape (M', B) or None
             Weights of the rows (0 for padding).
         """
+        if len(self.groups) == 1 and rows.models is None:  # one call for all
+            per_sample = self.criteria[0].per_sample(logits, y)
+            if self.weighted:
+                per_sample = per_sample * self.class_weight.gather(1, y)
+            return reduce_loss(per_sample, sample_weight, rows.mask, rows.n)
         models = rows.model_indices(len(self.criteria))
         position = {m: j for j, m in enumerate(models)}
         parts, order = [], []

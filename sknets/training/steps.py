@@ -30,7 +30,8 @@ def add_l2_gradient(weights, scale, *, stacked=False, models=None):
         each has a model axis in front.
     scale : float or torch.Tensor
         A number (or a 0-d tensor, read without a device synchronisation);
-        with ``stacked``, one value per model taking part, shape (M',).
+        with ``stacked``, one value per model taking part, shape (M',), or
+        one number for all of them.
     stacked : bool, default=False
         Whether the tensors have a model axis.
     models : torch.Tensor of int or None, default=None
@@ -58,6 +59,11 @@ def add_l2_gradient(weights, scale, *, stacked=False, models=None):
             torch._foreach_add_(grads, weights, alpha=scale)
         norms = torch.stack(torch._foreach_norm(weights))
         return 0.5 * scale * norms.pow(2).sum()
+    if models is None and not torch.is_tensor(scale):
+        # one scale for every model: one fused call, as for a single fit
+        torch._foreach_add_([p.grad for p in weights], weights, alpha=scale)
+        return 0.5 * scale * sum(torch.linalg.vector_norm(
+            p.detach().flatten(1), dim=1).square() for p in weights)
     term = 0.0
     for p in weights:
         w = p.detach() if models is None else p.detach()[models]
