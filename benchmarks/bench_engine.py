@@ -12,7 +12,11 @@ and reports medians over the rounds:
   training sets of 5-fold x 2 repeats trained as one stack
   (``fit_on_folds``) against one fit on one of them;
 - **one fit**: a digits (128,) fit of 30 epochs, sknets against
-  scikit-learn's MLPClassifier.
+  scikit-learn's MLPClassifier;
+- **Fashion-MNIST** (without ``--busy``): ``bench_fused_search.py``'s case,
+  30,000 rows, 784-128-64-10 at batch 64, learning rate x alpha (8
+  candidates) x 2 folds, 5 epochs, against scikit-learn's search with
+  n_jobs=1 and 2.
 
 With ``--busy`` a CPU-bound process runs beside every timing (a pure-Python
 loop, as another program on a laptop would). It writes
@@ -28,13 +32,12 @@ import argparse
 import json
 import multiprocessing
 import os
-import statistics
-import time
 import warnings
+from math import nan
 
 import numpy as np
 from _common import PATH, cpu_model, write_section
-from bench_fused_search import machine
+from bench_fused_search import fashion_case, machine, time_contenders
 from sklearn import model_selection as sk
 from sklearn.base import clone
 from sklearn.datasets import load_digits
@@ -60,17 +63,6 @@ def _digits():
     return (X / 16).astype(np.float32), y
 
 
-def _time(contenders, rounds):
-    times = {name: [] for name in contenders}
-    out = {}
-    for _ in range(rounds):
-        for name, run in contenders.items():
-            tic = time.perf_counter()
-            out[name] = run()
-            times[name].append(time.perf_counter() - tic)
-    return {name: statistics.median(t) for name, t in times.items()}, times, out
-
-
 def digits_grid(rounds, epochs):
     X, y = _digits()
     cv = StratifiedKFold(5)
@@ -82,7 +74,7 @@ def digits_grid(rounds, epochs):
         return lambda: search(estimator, GRID, cv=cv, refit=False,
                               n_jobs=n_jobs).fit(X, y)
 
-    medians, times, searches = _time({
+    medians, times, searches = time_contenders({
         "fused n_jobs=1": run(GridSearchCV, ours, 1),
         "fused n_jobs=2": run(GridSearchCV, ours, 2),
         "scikit-learn search, sknets n_jobs=1": run(sk.GridSearchCV, ours, 1),
@@ -113,7 +105,7 @@ def ten_splits(rounds, epochs):
     est = MLPClassifierTorch((64,), max_iter=epochs, n_iter_no_change=epochs,
                              random_state=0)
     two = clone(est).set_params(n_threads=2)
-    medians, times, _ = _time({
+    medians, times, _ = time_contenders({
         "one fit": lambda: clone(est).fit(X[splits[0]], y[splits[0]]),
         "ten splits stacked": lambda: fit_on_folds(
             [clone(est) for _ in splits], X, y, splits),
@@ -130,7 +122,7 @@ def one_fit(rounds, epochs):
                               random_state=0)
     theirs = MLPClassifier((128,), max_iter=epochs, n_iter_no_change=epochs,
                            random_state=0)
-    medians, times, _ = _time({"sknets": lambda: clone(ours).fit(X, y),
+    medians, times, _ = time_contenders({"sknets": lambda: clone(ours).fit(X, y),
                                "MLPClassifier": lambda: clone(theirs).fit(X, y)},
                               rounds)
     return {"seconds": medians, "rounds": times,
@@ -155,7 +147,7 @@ def markdown(quiet, busy):
         lines += [f"| ten splits of (64,) as one stack | "
                   f"{ten['seconds']['ten splits stacked']:.2f} |",
                   f"| the same stack with n_threads=2 | "
-                  f"{ten['seconds']['ten splits stacked, n_threads=2']:.2f} |",
+                  f"{ten['seconds'].get('ten splits stacked, n_threads=2', nan):.2f} |",
                   f"| one fit of (64,) | {ten['seconds']['one fit']:.2f} |",
                   f"| one fit of (128,), sknets | {one['seconds']['sknets']:.3f} |",
                   f"| one fit of (128,), MLPClassifier | "
@@ -168,15 +160,37 @@ def markdown(quiet, busy):
                   f"{grid['max_mean_score_difference']:.4f}). Ten splits stacked "
                   f"cost {ten['ratio']:.2f} times one fit. One fit: "
                   f"{one['ratio']:.2f} times MLPClassifier's time.", ""]
-    lines += [
-        "A digits stack trains on one thread (`fit_threads` counts a stack's "
-        "work per model): its batched products of small matrices gain little "
-        "from a second thread on a quiet machine and lose several-fold when "
-        "another process holds a core (the rows 'with n_threads=2'). The "
-        "stacked step of ten (64,) models costs about 1.5 ms per batch of 200 "
-        "rows, of which the batched matrix products are about 0.35 ms: the rest "
-        "is autograd, the loss, the L2 term and the optimizer call, each once "
-        "per batch for all models.", ""]
+    fashion = (quiet or {}).get("fashion")
+    if fashion is not None:
+        fused = min(fashion["median_s"]["fused n_jobs=1"],
+                    fashion["median_s"]["fused n_jobs=2"])
+        lines += [f"**{fashion['source']}**, quiet: the fused search takes "
+                  f"{fused:.1f} s, scikit-learn's search "
+                  f"{fashion['median_s']['scikit-learn n_jobs=1']:.1f} s with "
+                  f"n_jobs=1 "
+                  f"({fashion['median_s']['scikit-learn n_jobs=1'] / fused:.2f}x) "
+                  f"and {fashion['median_s']['scikit-learn n_jobs=2']:.1f} s with "
+                  f"n_jobs=2 "
+                  f"({fashion['median_s']['scikit-learn n_jobs=2'] / fused:.2f}x); "
+                  f"the stack runs at "
+                  f"{fashion['fused n_jobs=1 fraction_of_sgemm']:.0%} of the "
+                  "machine's sgemm rate.", ""]
+    if quiet is not None and busy is not None:
+        def pair(res):
+            sec = res["ten_splits"]["seconds"]
+            return sec["ten splits stacked"], sec.get(
+                "ten splits stacked, n_threads=2", nan)
+        (q1, q2), (b1, b2) = pair(quiet), pair(busy)
+        lines += [
+            "A digits stack trains on one thread (`fit_threads` counts a "
+            "stack's work per model): ten (64,) models take "
+            f"{q1:.2f} s on one thread and {q2:.2f} s on two on a quiet "
+            f"machine, {b1:.2f} s and {b2:.2f} s beside a busy process, where "
+            "the second thread spin-waits for the core the other process "
+            "holds. The stacked step of ten (64,) models costs about 1.5 ms per "
+            "batch of 200 rows, of which the batched matrix products are about "
+            "0.35 ms: the rest is autograd, the loss, the L2 term and the "
+            "optimizer call, each once per batch for all models.", ""]
     return "\n".join(lines)
 
 
@@ -200,6 +214,8 @@ def main():
                    "digits_grid": digits_grid(rounds, epochs),
                    "ten_splits": ten_splits(rounds, epochs),
                    "one_fit": one_fit(rounds, epochs)}
+        if not args.busy:
+            results["fashion"] = fashion_case(min(rounds, 2), args.quick)
     finally:
         stop.set()
         if spinner is not None:

@@ -4,6 +4,7 @@ separate fits."""
 import numpy as np
 import pytest
 import torch
+from _stacks import count_stacks
 from sklearn import model_selection as sk
 from sklearn.base import clone
 from sklearn.datasets import load_digits
@@ -340,19 +341,6 @@ def test_work_is_shared_evenly_between_workers():
     assert [len(u) for u in _units({"a": [5.0]}, 4, cost=lambda item: item)] == [1]
 
 
-def _train_together_calls(monkeypatch):
-    from sknets.model_selection import _search
-    calls = []
-    together = _search.train_together
-
-    def counting(plans, streams=None):
-        calls.append(len(plans))
-        return together(plans, streams)
-
-    monkeypatch.setattr(_search, "train_together", counting)
-    return calls
-
-
 def test_callbacks_get_scikit_learns_tasks_when_fits_are_fused(digits, monkeypatch):
     from sklearn.callback.tests._utils import RecordingCallback
     X, y = digits
@@ -362,7 +350,7 @@ def test_callbacks_get_scikit_learns_tasks_when_fits_are_fused(digits, monkeypat
     counts = {}
     for fuse in (True, False):
         callback = RecordingCallback()
-        calls = _train_together_calls(monkeypatch)
+        calls = count_stacks(monkeypatch)
         search = GridSearchCV(est, grid, cv=3, fuse=fuse).set_callbacks(callback)
         search.fit(X, y, sample_weight=np.ones(len(y)))
         monkeypatch.undo()

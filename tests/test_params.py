@@ -5,11 +5,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+from _stacks import count_stacks
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 
 from sknets import CNNClassifierTorch, MLPClassifierTorch
-from sknets.model_selection import _search, fit_on_folds
+from sknets.model_selection import fit_on_folds
 from sknets.training import fused
 from sknets.training.params import PARAMETERS, STACKABLE_PARAMS, constraints
 
@@ -102,14 +103,7 @@ def test_a_parameter_that_cannot_stack_changes_the_key(name, values, digits):
 def test_every_stackable_parameter_trains_stacked_as_separately(param, digits,
                                                                 monkeypatch):
     X, y = digits
-    stacks = []
-    together = _search.train_together
-
-    def recording(plans, streams=None):
-        stacks.append(len(plans))
-        return together(plans, streams)
-
-    monkeypatch.setattr(_search, "train_together", recording)
+    stacks = count_stacks(monkeypatch)
     estimators = [_estimator(param, v) for v in param.examples]
     rows = [np.arange(0, 240), np.arange(60, 300)]
     stacked = fit_on_folds([clone(e) for e in estimators], X, y, rows)

@@ -474,7 +474,7 @@ def groups(estimator, candidates, n_units=1, n_features=1):
     """The candidates in groups that train together, as ``run_group`` takes them.
 
     Candidates whose parameters differ only in stackable values
-    (``sknets.training.fused.STACKABLE_PARAMS``) form one group; with
+    (``sknets.training.params.STACKABLE_PARAMS``) form one group; with
     ``n_units`` > 1 workers the costliest groups are cut until the work is
     shared out evenly (``fit_cost`` on ``n_features`` columns).
     """

@@ -17,7 +17,8 @@ from sklearn.utils.parallel import Parallel, delayed
 from .._base import BaseTorchClassifier, _fork_devices, resolve_device
 from .._docs import DocLinkMixin
 from ..training import fit_threads, flush_denormal, intra_op_threads
-from ..training.fused import STACKABLE_PARAMS, fusion_key, train_together
+from ..training.fused import fusion_key, train_together
+from ..training.params import STACKABLE_PARAMS
 from ..training.spec import freeze
 from ._sklearn_fit import FOLLOWS, fit_and_score, search_fit
 
@@ -450,7 +451,7 @@ _FUSE_DOC = """
     fuse : bool, default=True
         Train the fits of sknets estimators that differ only in stackable
         parameters (learning rate, penalty, loss, seed, fold, ...; see
-        ``sknets.training.fused.STACKABLE_PARAMS``) together, as one stacked
+        ``sknets.training.params.STACKABLE_PARAMS``) together, as one stacked
         network. Results are equivalent to separate fits, not bit-identical.
         False runs scikit-learn's search unchanged.
 """

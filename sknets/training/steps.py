@@ -46,10 +46,10 @@ def add_l2_gradient(weights, scale, *, stacked=False, models=None):
     --------
     >>> import torch
     >>> from sknets.training.steps import add_l2_gradient
-    >>> w = torch.ones(2, 3, requires_grad=True)
-    >>> w.grad = torch.zeros(2, 3)
+    >>> w = torch.ones(2, 2, requires_grad=True)
+    >>> w.grad = torch.zeros(2, 2)
     >>> float(add_l2_gradient([w], 0.5)), w.grad[0, 0].item()
-    (1.5, 0.5)
+    (1.0, 0.5)
     """
     if not stacked:
         grads = [w.grad for w in weights]
