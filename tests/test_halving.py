@@ -7,6 +7,7 @@ import sys
 import pandas as pd
 import pytest
 from _holdout import compare
+from sklearn.datasets import load_digits
 
 from sknets import MLPClassifierTorch
 from sknets.compare import _halving, candidate_name, halving_rungs
@@ -260,3 +261,37 @@ def test_missing_rung_model_trains_its_candidate_again(tmp_path, monkeypatch,
     compare(_estimator(), PLANTED, X, y, output_dir=tmp_path / "b", verbose=False,
             search="halving")
     pd.testing.assert_frame_equal(_scores(tmp_path / "a"), _scores(tmp_path / "b"))
+
+
+def _rungs(*scores):
+    # A record whose rungs scored these means ('diverged' for None).
+    return {"rungs": [{"status": "diverged" if s is None else "done",
+                       "scores": {"accuracy": [s]}, "epochs": 3} for s in scores]}
+
+
+def test_nan_scores_rank_last_when_survivors_are_chosen():
+    nan = float("nan")
+    records = {"A": _rungs(0.5), "B": _rungs(nan), "C": _rungs(0.9), "D": _rungs(0.7)}
+    assert _halving.survivors(records, list(records), 0, 2, "accuracy") == ["C", "D"]
+    table = _halving.rung_table(records, list(records), "accuracy")
+    assert table[0]["best_name"] == "C"
+
+
+def test_a_survivor_that_diverges_later_never_ranks_above_a_finished_one(
+        tmp_path):
+    # (32,) identity units with heavy momentum: learning rate 3.0 survives
+    # the first rung and diverges in the second.
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    est = MLPClassifierTorch((32,), activation="identity", solver="sgd",
+                             momentum=0.9, lr_warmup=8, max_iter=9, random_state=0)
+    result = compare(est, {"learning_rate_init": [3.0, 0.01, 0.003]}, X, y,
+                     output_dir=tmp_path, verbose=False, search="halving", factor=3)
+    results = pd.read_csv(tmp_path / "results.csv")
+    assert "diverged" in set(results["status"])  # the fault's condition holds
+    assert results.loc[0, "status"] == "done"
+    statuses = list(results["status"])
+    assert statuses == sorted(statuses, key=lambda status: status != "done")
+    finished = results[results["status"] == "done"]
+    assert result.best_params_["learning_rate_init"] == finished.iloc[0][
+        "learning_rate_init"]

@@ -16,6 +16,7 @@ rung are not trained again, and survivors continue from the saved models of
 their last rung.
 """
 
+import math
 import warnings
 
 from sklearn.exceptions import ConvergenceWarning
@@ -74,12 +75,14 @@ def halving_rungs(n_candidates, max_iter, factor=3):
 
 
 def _rung_score(record, rung, metric):
-    # A candidate's mean score at a rung; diverged candidates rank last.
+    # A candidate's mean score at a rung; diverged candidates and NaN scores
+    # rank last (sorted() and max() cannot order a NaN).
     entry = record["rungs"][rung]
     if entry["status"] != DONE:
-        return -float("inf")
+        return -math.inf
     values = entry["scores"][metric]
-    return sum(values) / len(values)
+    mean = sum(values) / len(values)
+    return -math.inf if math.isnan(mean) else mean
 
 
 def survivors(records, names, rung, keep, metric):

@@ -704,7 +704,8 @@ def rank(run_record, records, comparison=None):
         and ``epochs`` (mean over folds), and with successive halving the
         ``rung`` it reached (1 is the first; later rungs rank first, each by
         its score at that rung). Diverged candidates have NaN scores and come
-        last. ``ci_low``, ``ci_high`` and ``tied_with_best`` come from
+        after every finished one, whatever rung they reached. ``ci_low``,
+        ``ci_high`` and ``tied_with_best`` come from
         ``comparison`` (``compare_records``; computed when None) for the
         ranking metric: the corrected interval of the mean, and whether the
         data can tell the candidate from the best. With one split the spread
@@ -742,11 +743,15 @@ def rank(run_record, records, comparison=None):
         rows.append(row)
     frame = pd.DataFrame(rows)
     if len(frame):
-        # With successive halving, the candidates of a later rung rank first:
-        # they trained longer, and the best is chosen among the last's.
-        order = ["rung", f"mean_{refit}"] if "rung" in frame else [f"mean_{refit}"]
+        # Finished candidates rank above diverged ones; with successive
+        # halving, among them those of a later rung first: they trained
+        # longer, so the best is the deepest rung's best finished candidate.
+        frame["_finished"] = frame["status"] == DONE
+        order = ["_finished", *(["rung"] if "rung" in frame else []),
+                 f"mean_{refit}"]
         frame = frame.sort_values(order, ascending=False, kind="stable",
                                   na_position="last").reset_index(drop=True)
+        frame = frame.drop(columns="_finished")
     frame.attrs["refit"] = refit
     return frame
 
