@@ -324,6 +324,23 @@ def _grid(settings, estimator):
     return grid
 
 
+def _label_keys(grid, y):
+    # TOML tables have string keys: a class_weight {"0" = 2.0} of a config
+    # weights the label 0 when the labels are not strings.
+    values = grid.get("class_weight")
+    if not values:
+        return grid
+    labels = {str(label): label for label in np.unique(np.asarray(y)).tolist()}
+
+    def convert(weights):
+        if not isinstance(weights, dict):
+            return weights
+        return {labels.get(k, k) if isinstance(k, str) and k not in labels.values()
+                else k: w for k, w in weights.items()}
+
+    return {**grid, "class_weight": [convert(v) for v in values]}
+
+
 @contextlib.contextmanager
 def _cluster(scheduler, wait_s=20):
     """A dask.distributed client of the scheduler, or None to run locally."""
@@ -383,6 +400,7 @@ def run_compare(settings):
                     random_state=settings["random_state"], device=settings["device"])
     grid = _grid(settings, estimator)
     X, y, X_test, y_test, class_names, read = _load_dataset(settings["dataset"])
+    grid = _label_keys(grid, y)
     dataset = settings["dataset"].replace(":", "-").replace("/", "_")
     output = settings["output"] or f"runs/{settings['model']}-{dataset}"
     with _cluster(settings["scheduler"]) as client:

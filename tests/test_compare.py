@@ -109,6 +109,17 @@ def test_config_file_and_module_entry_point(tmp_path):
     assert sorted(results["hidden_layer_sizes"]) == ["(8, 8)", "(8,)"]
 
 
+def test_config_class_weight_keys_weight_integer_labels(tmp_path):
+    # TOML table keys are strings: {"0" = 5.0} weights the digit 0.
+    config = tmp_path / "study.toml"
+    config.write_text(f'max_iter = 1\ncv = "holdout"\noutput = "{tmp_path / "run"}"\n'
+                      '[params]\nhidden_layer_sizes = [[8]]\n'
+                      'class_weight = [{"0" = 5.0}]\n')
+    assert main(["compare", "--config", str(config), "--quiet"]) in (0, None)
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert "5.0" in json.dumps(record["candidates"])
+
+
 @pytest.mark.parametrize("field, message", [
     ("output = 5", "output in .* is 5; it must be a folder name"),
     ("params = [1, 2]", r"params in .* is \[1, 2\]; it must be a table"),
