@@ -778,15 +778,28 @@ def _csv_entries(root, labels_csv, filename_column, label_column):
     return entries
 
 
+def _class_files(folder):
+    # The image files of a class folder, its nested folders included (hidden
+    # ones left out), in the order of their relative paths.
+    files = []
+    for directory, subfolders, names in os.walk(folder):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        files += [Path(directory) / name for name in names
+                  if Path(name).suffix.lower() in _IMAGE_SUFFIXES]
+    return sorted(files, key=lambda file: file.relative_to(folder).parts)
+
+
 def load_image_folder(path, image_size=(28, 28), labels_csv=None, *,
                       filename_column=None, label_column=None, grayscale=True,
                       label_type=None, background="white", as_images=False,
                       return_X_y=False):
     """Read a folder of images (PNG, JPEG, TIFF, ...) into X, y with Pillow.
 
-    Two layouts: one sub-folder per class (the folder name is the label), or,
-    with ``labels_csv``, a flat folder plus a CSV mapping file names to labels,
-    as NumtaDB ships. Each image is decoded by ``decode_image`` (the rules for
+    Two layouts: one sub-folder per class (the folder name is the label; the
+    images in its nested folders belong to it too, as torchvision's
+    ``ImageFolder`` reads them, hidden folders aside), or, with
+    ``labels_csv``, a flat folder plus a CSV mapping file names to labels, as
+    NumtaDB ships. Each image is decoded by ``decode_image`` (the rules for
     every Pillow mode: 16-bit and float images keep their scale, alpha is
     composited on ``background``), resized to ``image_size`` with bilinear
     filtering, in [0, 1]. Files that cannot be opened (corrupt, missing, not
@@ -862,8 +875,7 @@ def load_image_folder(path, image_size=(28, 28), labels_csv=None, *,
                 "flat folder with a CSV of file name -> label."
             )
         entries = [(file, folder.name) for folder in folders
-                   for file in sorted(folder.iterdir())
-                   if file.suffix.lower() in _IMAGE_SUFFIXES]
+                   for file in _class_files(folder)]
     else:
         entries = _csv_entries(root, labels_csv, filename_column, label_column)
     images, labels, kept, skipped = [], [], [], []

@@ -250,6 +250,24 @@ def test_class_subfolders_with_a_corrupt_file(tmp_path):
                                      "7/img1.png"]
 
 
+def test_images_in_nested_folders_belong_to_their_top_level_class(tmp_path):
+    # cat/{1,2}, cat/more/{3,4,5}, dog/{1,2}, bird/2024/{1,2}: nine images in
+    # three classes, none dropped; a hidden folder is left out.
+    layout = {"cat": ["1", "2", "more/3", "more/4", "more/5"], "dog": ["1", "2"],
+              "bird": ["2024/1", "2024/2"]}
+    for label, names in layout.items():
+        for name in names:
+            _png(tmp_path / label / f"{name}.png", 50)
+    _png(tmp_path / "dog" / ".thumbnails" / "x.png", 50)
+    bunch = load_image_folder(tmp_path, image_size=8)
+    assert list(bunch.target_names) == ["bird", "cat", "dog"]
+    assert bunch.summary.counts == {"bird": 2, "cat": 5, "dog": 2}
+    assert len(bunch.data) == 9
+    assert list(bunch.filenames)[:4] == ["bird/2024/1.png", "bird/2024/2.png",
+                                         "cat/1.png", "cat/2.png"]
+    assert "cat/more/5.png" in list(bunch.filenames)
+
+
 def test_string_class_names_and_rgb(tmp_path):
     # Non-integer labels become indices into target_names; RGB keeps 3 channels.
     _png(tmp_path / "dog" / "a.png", 10, mode="RGB")
