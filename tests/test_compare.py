@@ -765,3 +765,27 @@ def test_repeats_need_kfold(small_digits, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["compare", "--repeats", "0"])
     assert "--repeats must be an integer >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change, message", [
+    ("features", "X_test has 10 values per row"),
+    ("labels", r"y_test has label\(s\) \[99\]"),
+    ("rows", "X_test has 50 rows but y_test has 49"),
+])
+def test_test_data_is_checked_before_anything_trains(tmp_path, digits_600, change,
+                                                     message):
+    X, y = digits_600
+    X_test, y_test = X[:50], y[:50].copy()
+    if change == "features":
+        X_test = X_test[:, :10]
+    elif change == "labels":
+        y_test[0] = 99
+    else:
+        y_test = y_test[:49]
+    with pytest.raises(ValueError, match=message):
+        compare(MLPClassifierTorch((8,), max_iter=1), {"alpha": [1e-4]}, X, y,
+                X_test, y_test, output_dir=tmp_path / "run", verbose=False)
+    assert not (tmp_path / "run" / "run.json").exists()
+    # the corrected rerun in the same folder is not refused
+    compare(MLPClassifierTorch((8,), max_iter=1), {"alpha": [1e-4]}, X, y,
+            X[:50], y[:50], output_dir=tmp_path / "run", verbose=False)

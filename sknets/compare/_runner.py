@@ -148,6 +148,34 @@ def _is_int(value, low):
             and value >= low)
 
 
+def _check_test_data(X, y, X_test, y_test):
+    # The test data against the training data, before anything trains: a
+    # mismatch found at evaluation would cost the whole run.
+    if y_test is None:
+        raise ValueError("X_test is given without y_test; give both, or neither "
+                         "to split a test set off X.")
+    X_test, y_test = np.asarray(X_test), np.asarray(y_test)
+    if X_test.ndim < 2 or y_test.ndim != 1:
+        raise ValueError(f"X_test must have one row per sample and y_test one "
+                         f"label per row; got shapes {X_test.shape} and "
+                         f"{y_test.shape}.")
+    if len(X_test) != len(y_test):
+        raise ValueError(f"X_test has {len(X_test)} rows but y_test has "
+                         f"{len(y_test)} labels; they must match.")
+    width, test_width = int(np.prod(X.shape[1:])), int(np.prod(X_test.shape[1:]))
+    if width != test_width:
+        raise ValueError(f"X_test has {test_width} values per row (shape "
+                         f"{X_test.shape}) but the training data X has {width} "
+                         f"(shape {X.shape}): the test data must have the "
+                         "training data's features.")
+    unseen = sorted(set(np.unique(y_test).tolist()) - set(np.unique(y).tolist()),
+                    key=str)
+    if unseen:
+        raise ValueError(f"y_test has label(s) {unseen[:10]} that the training "
+                         "labels y do not have: a classifier cannot predict them. "
+                         "Give test data of the training classes.")
+
+
 def make_study(X, y, X_test, y_test, *, cv, scoring, refit, test_size,
                validation_size, random_state, class_names, data_summary=None,
                sample_weight=None, repeats=1):
@@ -165,7 +193,12 @@ def make_study(X, y, X_test, y_test, *, cv, scoring, refit, test_size,
         w = _check_sample_weight(sample_weight, np.arange(len(y)),
                                  ensure_non_negative=True)
     if X_test is None:
+        if y_test is not None:
+            raise ValueError("y_test is given without X_test; give both, or "
+                             "neither to split a test set off X.")
         X, X_test, y, y_test, w, _ = _split(X, y, w, test_size, random_state)
+    else:
+        _check_test_data(X, y, X_test, y_test)
     X_test, y_test = np.asarray(X_test), np.asarray(y_test)
     classes = np.unique(y)
     scoring = make_scoring(classes) if scoring is None else dict(scoring)
