@@ -295,3 +295,24 @@ def test_a_survivor_that_diverges_later_never_ranks_above_a_finished_one(
     finished = results[results["status"] == "done"]
     assert result.best_params_["learning_rate_init"] == finished.iloc[0][
         "learning_rate_init"]
+
+
+def test_a_damaged_rung_model_names_the_file_and_the_way_to_recover(
+        tmp_path, monkeypatch, digits_600):
+    from sknets.persistence import ModelFileError
+    X, y = digits_600
+    _count_fits(monkeypatch, fail_at_rung=1)
+    with pytest.raises(KeyboardInterrupt):
+        compare(_estimator(), PLANTED, X, y, output_dir=tmp_path / "a",
+                verbose=False, search="halving")
+    monkeypatch.undo()
+    name = candidate_name({"learning_rate_init": 1e-2})
+    damaged = tmp_path / "a" / "models" / f"{name}.rung0.fold0.safetensors"
+    damaged.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header}")
+    with pytest.raises(ModelFileError, match=rf"{damaged.name}.*delete it"):
+        compare(_estimator(), PLANTED, X, y, output_dir=tmp_path / "a",
+                verbose=False, search="halving")
+    damaged.unlink()  # as the message says
+    compare(_estimator(), PLANTED, X, y, output_dir=tmp_path / "a", verbose=False,
+            search="halving")
+    assert (tmp_path / "a" / "results.csv").exists()

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .._files import exclusive_lock, write_atomically
-from ..persistence import load, save
+from ..persistence import ModelFileError, load, save
 
 FORMAT = 2  # of the run folder; a folder of another format is not resumed
 
@@ -158,7 +158,7 @@ class RunFolder:
         save(model, self.model_path(name, refit))
 
     def load_model(self, name, refit=False):
-        return load(self.model_path(name, refit))
+        return load_run_model(self.model_path(name, refit), name)
 
     @property
     def best_model_path(self):
@@ -168,7 +168,35 @@ class RunFolder:
         save(model, self.best_model_path)
 
     def load_best(self):
-        return load(self.best_model_path)
+        return load_run_model(self.best_model_path, None)
+
+
+def load_run_model(path, name):
+    """Load a model file of a run folder; a damaged one says how to recover.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    name : str or None
+        The candidate it belongs to (None: the refitted best).
+
+    Raises
+    ------
+    ModelFileError
+        Naming the file, and the file (or record) to delete so that a rerun
+        trains it again.
+    """
+    try:
+        return load(path)
+    except ModelFileError as exc:
+        if name is None:
+            remedy = "delete it and rerun: the best model is refitted"
+        else:
+            remedy = (f"delete it (or the record models/{name}.json) and rerun: "
+                      "that candidate trains again")
+        raise ModelFileError(f"The run folder's model file {path} is damaged "
+                             f"({exc}); {remedy}.") from exc
 
 
 def _numbers(values):

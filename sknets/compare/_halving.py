@@ -21,7 +21,8 @@ import warnings
 
 from sklearn.exceptions import ConvergenceWarning
 
-from ..persistence import load, save
+from ..persistence import save
+from ._folder import load_run_model
 from ._runner import DONE, INTERRUPTED, _Progress, execute
 
 __all__ = ["halving_rungs", "run_halving"]
@@ -195,7 +196,8 @@ def run_halving(folder, estimator, plan, study, *, factor=3, n_jobs=None,
 
 
 def _load(folder, name, rung, folds):
-    return [load(folder.rung_model_path(name, rung, fold)) for fold in range(folds)]
+    return [load_run_model(folder.rung_model_path(name, rung, fold), name)
+            for fold in range(folds)]
 
 
 def rung_table(records, names, metric):
