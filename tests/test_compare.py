@@ -789,3 +789,27 @@ def test_test_data_is_checked_before_anything_trains(tmp_path, digits_600, chang
     # the corrected rerun in the same folder is not refused
     compare(MLPClassifierTorch((8,), max_iter=1), {"alpha": [1e-4]}, X, y,
             X[:50], y[:50], output_dir=tmp_path / "run", verbose=False)
+
+
+@pytest.mark.parametrize("grid, message", [
+    ({"hidden_layer_sizes": [(8, 0)]}, "hidden_layer_sizes"),
+    ({"dropout": [(0.1, 0.2)]}, "dropout"),
+    ({"class_weight": [{99: 2.0}]}, "class_weight"),
+])
+def test_parameters_only_a_fit_can_check_fail_before_run_json(tmp_path, digits_600,
+                                                              grid, message):
+    X, y = digits_600
+    est = MLPClassifierTorch((8,), max_iter=1)
+    with pytest.raises(ValueError, match=f"cannot train.*{message}"):
+        compare(est, grid, X, y, output_dir=tmp_path / "run", verbose=False)
+    assert not (tmp_path / "run" / "run.json").exists()
+    compare(est, {"alpha": [1e-4]}, X, y, output_dir=tmp_path / "run",
+            verbose=False)
+
+
+def test_n_jobs_zero_is_refused_before_run_json(tmp_path, digits_600):
+    X, y = digits_600
+    with pytest.raises(ValueError, match="n_jobs must be a nonzero int"):
+        compare(MLPClassifierTorch((8,), max_iter=1), {"alpha": [1e-4]}, X, y,
+                output_dir=tmp_path / "run", verbose=False, n_jobs=0)
+    assert not (tmp_path / "run" / "run.json").exists()

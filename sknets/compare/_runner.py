@@ -256,14 +256,28 @@ class Plan:
     reused: list = field(default_factory=list)
 
 
-def _check_candidates(estimator, candidates):
+def _check_candidates(estimator, candidates, study):
     # Every candidate's parameters are checked before anything is written,
-    # so that a typo never leaves a folder that only this run can use.
+    # so that a typo never leaves a folder that only this run can use: by
+    # their constraints, then by one epoch on one row of each class, which
+    # finds what only a fit can (a device, layer sizes, per-layer values,
+    # class_weight keys).
     if not candidates:
         raise ValueError("The parameter grid has no candidates.")
+    _, first = np.unique(study.y, return_index=True)
+    rows = np.sort(np.concatenate([first, first]))  # two per class: batch norm
+    X, y = study.X[rows], study.y[rows]
     for params in candidates:
         model = clone(estimator).set_params(**params)
         model._validate_params()
+        trial = clone(model).set_params(max_iter=1, early_stopping=False,
+                                        verbose=0, warm_start=False)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                trial.fit(X, y)
+        except (ValueError, TypeError, RuntimeError, MemoryError) as exc:
+            raise type(exc)(f"The candidate {params} cannot train: {exc}") from exc
 
 
 def _unique(grid):
@@ -277,7 +291,7 @@ def _unique(grid):
 def plan(folder, estimator, param_grid, study):
     """Check the grid and the folder; say what is finished and what to run."""
     candidates = _unique(ParameterGrid(param_grid))
-    _check_candidates(estimator, candidates)
+    _check_candidates(estimator, candidates, study)
     fingerprint = _fingerprint(estimator, study)
     previous = folder.read_run()
     if previous is not None and previous.get("format") != FORMAT:
@@ -1031,6 +1045,9 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
     from ._report import write_report
 
     _check_search(search, factor, param_grid)
+    if n_jobs is not None and (not _is_int(n_jobs, -10**6) or n_jobs == 0):
+        raise ValueError(f"n_jobs must be a nonzero int (-1: all cores) or None, "
+                         f"got {n_jobs!r}.")
     if cv == "holdout" and repeats == 2:
         repeats = 1  # the default repeats K-fold; holdout is one split
     study = make_study(X, y, X_test, y_test, cv=cv, scoring=scoring, refit=refit,
