@@ -240,19 +240,25 @@ def test_tampered_rung_record_is_trained_again(tmp_path, digits_600):
     pd.testing.assert_frame_equal(_scores(tmp_path / "a"), _scores(tmp_path / "b"))
 
 
+def _first_rung_model(output, monkeypatch, X, y):
+    # A halving run stopped by Ctrl-C after its first rung; the first fold
+    # model the best candidate (learning rate 0.01) saved at that rung.
+    _count_fits(monkeypatch, fail_at_rung=1)
+    with pytest.raises(KeyboardInterrupt):
+        compare(_estimator(), PLANTED, X, y, output_dir=output, verbose=False,
+                search="halving")
+    monkeypatch.undo()
+    name = candidate_name({"learning_rate_init": 1e-2})
+    return output / "models" / f"{name}.rung0.fold0.safetensors"
+
+
 def test_missing_rung_model_trains_its_candidate_again(tmp_path, monkeypatch,
                                                        digits_600):
     # Ctrl-C after the first rung, then a survivor's rung model is deleted:
     # the rerun trains that candidate from its first rung again instead of
     # failing, with the same results as an uninterrupted run.
     X, y = digits_600
-    _count_fits(monkeypatch, fail_at_rung=1)
-    with pytest.raises(KeyboardInterrupt):
-        compare(_estimator(), PLANTED, X, y, output_dir=tmp_path / "a",
-                verbose=False, search="halving")
-    monkeypatch.undo()
-    name = candidate_name({"learning_rate_init": 1e-2})
-    (tmp_path / "a" / "models" / f"{name}.rung0.fold0.safetensors").unlink()
+    _first_rung_model(tmp_path / "a", monkeypatch, X, y).unlink()
     calls = _count_fits(monkeypatch)
     compare(_estimator(), PLANTED, X, y, output_dir=tmp_path / "a", verbose=False,
             search="halving")
@@ -301,13 +307,7 @@ def test_a_damaged_rung_model_names_the_file_and_the_way_to_recover(
         tmp_path, monkeypatch, digits_600):
     from sknets.persistence import ModelFileError
     X, y = digits_600
-    _count_fits(monkeypatch, fail_at_rung=1)
-    with pytest.raises(KeyboardInterrupt):
-        compare(_estimator(), PLANTED, X, y, output_dir=tmp_path / "a",
-                verbose=False, search="halving")
-    monkeypatch.undo()
-    name = candidate_name({"learning_rate_init": 1e-2})
-    damaged = tmp_path / "a" / "models" / f"{name}.rung0.fold0.safetensors"
+    damaged = _first_rung_model(tmp_path / "a", monkeypatch, X, y)
     damaged.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header}")
     with pytest.raises(ModelFileError, match=rf"{damaged.name}.*delete it"):
         compare(_estimator(), PLANTED, X, y, output_dir=tmp_path / "a",

@@ -253,6 +253,7 @@ class _StackedStep:
         self.max_norm = torch.tensor([math.inf if s.max_grad_norm is None
                                       else s.max_grad_norm for s in specs],
                                      device=device)
+        self._flags()
         fused = bool(nets[0].optimizer_.param_groups[0].get("fused"))
         self.optimizer = _StackedOptimizer(
             specs[0].optimizer.solver, [s.optimizer for s in specs], self.params,
@@ -260,14 +261,11 @@ class _StackedStep:
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(specs[0].seed)
         self.batch_size = specs[0].batch_size
-        self._flags()
-
-    @property
-    def params(self):
-        return list(self.network.parameters())
 
     def _flags(self):
-        # What the steps need, decided once per stack, not per batch.
+        # What the steps need, decided once per stack, not per batch (the
+        # parameters are new tensors after keep()).
+        self.params = list(self.network.parameters())
         self.penalty = bool((self.alpha > 0).any())
         # alpha as a number when every model has the same
         self.alpha_value = (float(self.alpha[0])
