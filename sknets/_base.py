@@ -13,22 +13,23 @@ from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, compute_class_weight
-from sklearn.utils._param_validation import (
-    InvalidParameterError,
-)
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
     check_classification_targets,
+    type_of_target,
 )
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_array,
     check_is_fitted,
+    column_or_1d,
     validate_data,
 )
 
@@ -38,6 +39,7 @@ from .training import (
     SOLVERS,
     NoFiniteWeightsError,
     NonFiniteInput,
+    SparseRows,
     TensorData,
     TrainingSpec,
     build_net,
@@ -47,6 +49,7 @@ from .training import (
     intra_op_threads,
 )
 from .training.params import constraints, shared_docs
+from .training.spec import early_stopping_in_effect
 
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
@@ -234,14 +237,14 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
 
     # -- parameters ---------------------------------------------------------
 
-    def _validate_params(self):
-        if getattr(self, "solver", None) == "lbfgs":
-            raise InvalidParameterError(
-                "solver='lbfgs' is not supported: sknets trains with mini-batch "
-                f"optimizers. Use one of {sorted(SOLVERS)}; 'adam' is the default "
-                "and 'sgd' with momentum is closest to full-batch methods."
-            )
-        super()._validate_params()
+    def _stochastic(self):
+        # partial_fit's availability, as scikit-learn's MLPClassifier has it.
+        if self.solver == "lbfgs":
+            raise AttributeError(
+                "partial_fit is only available for stochastic optimizers: "
+                "solver='lbfgs' minimises the loss over all the training rows "
+                f"at once. Use one of {sorted(set(SOLVERS) - {'lbfgs'})}.")
+        return True
 
     # -- data ---------------------------------------------------------------
 
@@ -254,17 +257,51 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     # module consumes;
     # the CNN overrides them to accept and reshape images.
 
+    # Whether X may be a scipy sparse matrix (kept sparse on the host,
+    # densified batch by batch: SparseRows); the CNN takes dense images.
+    _sparse_input = False
+
+    def _sparse_options(self, X):
+        if not self._sparse_input:
+            check_not_sparse(X)
+            return {"accept_sparse": False}
+        return {"accept_sparse": "csr", "accept_large_sparse": True}
+
     def _validate_X(self, X, reset, ensure_all_finite=True):
-        check_not_sparse(X)
+        options = self._sparse_options(X)
+        if sp.issparse(X):  # finiteness is cheap to check on the stored values
+            ensure_all_finite = True
         return validate_data(self, X, dtype=np.dtype(self.dtype), order="C",
-                             reset=reset, ensure_all_finite=ensure_all_finite)
+                             reset=reset, ensure_all_finite=ensure_all_finite,
+                             **options)
 
     def _validate_Xy(self, X, y, reset):
-        check_not_sparse(X)
         X, y = validate_data(self, X, y, dtype=np.dtype(self.dtype), order="C",
-                             reset=reset)
+                             reset=reset, multi_output=True,
+                             **self._sparse_options(X))
+        return X, self._check_targets(y)
+
+    def _check_targets(self, y):
+        # One label per sample, or a multi-label indicator matrix (a single
+        # column is one label per sample, with scikit-learn's warning).
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but "
+                             "the target y is None.")
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
         check_classification_targets(y)
-        return X, y
+        if y.ndim == 2 and type_of_target(y) != "multilabel-indicator":
+            raise ValueError(
+                "y has 2 dimensions but is not a multi-label indicator matrix "
+                f"(type {type_of_target(y)!r}): give one label per sample (1-D y) "
+                "or one column of 0/1 per label.")
+        return y
+
+    @property
+    def _multilabel(self):
+        # Fitted on a multi-label indicator matrix (its dtype is kept for
+        # predict, as scikit-learn's checks expect).
+        return getattr(self, "_multilabel_dtype", None) is not None
 
     # -- fitting --------------------------------------------------------------
 
@@ -305,6 +342,7 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         return self._fit(X, y, incremental=False, sample_weight=sample_weight,
                          validation_data=validation_data, progress=progress)
 
+    @available_if(_stochastic)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with one epoch over the given data.
@@ -335,6 +373,12 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
 
     def _encode_labels(self, y, incremental):
         first_pass = not hasattr(self, "net_")
+        if y.ndim == 2:
+            return self._encode_indicator(y, incremental, first_pass)
+        if self._multilabel and not first_pass and (incremental or self.warm_start):
+            raise ValueError("y has one label per sample, but the model was fitted "
+                             "on a multi-label indicator matrix.")
+        self._multilabel_dtype = None
         if incremental:
             classes = self.classes_
             unknown = np.setdiff1d(np.unique(y), classes)
@@ -357,9 +401,51 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         return np.searchsorted(classes, y)
 
+    def _encode_indicator(self, y, incremental, first_pass):
+        # A multi-label indicator y: classes_ are its column numbers, as
+        # scikit-learn's MLPClassifier sets them; the targets are its 0/1
+        # values in the network's dtype.
+        n_labels = y.shape[1] if y.ndim == 2 else 1
+        continued = not first_pass and (incremental or self.warm_start)
+        if continued and not self._multilabel:
+            raise ValueError("y is a multi-label indicator matrix, but the model "
+                             "was fitted with one label per sample.")
+        if incremental:
+            if len(self.classes_) != n_labels:
+                raise ValueError(
+                    f"y has {n_labels} label columns, but `classes` on the first "
+                    f"call to partial_fit named {len(self.classes_)} labels.")
+        elif continued and len(self.classes_) != n_labels:
+            raise ValueError(
+                "warm_start can only be used where `y` has the same labels as in "
+                f"the previous call to fit: {len(self.classes_)} columns before, "
+                f"{n_labels} now.")
+        else:
+            constant = [j for j in range(n_labels) if len(np.unique(y[:, j])) < 2]
+            if constant:
+                raise ValueError(
+                    f"Column(s) {constant} of the multi-label y hold a single "
+                    "value: a label that is always (or never) present cannot be "
+                    "learned. Drop those columns, or give samples of both kinds.")
+            self.classes_ = np.arange(n_labels)
+        self._multilabel_dtype = y.dtype
+        return y.astype(np.dtype(self.dtype))
+
+    def _targets(self, y):
+        # Every row of y in this fit's encoding (rows outside a fold are
+        # never read).
+        if self._multilabel:
+            return y.astype(np.dtype(self.dtype))
+        return np.searchsorted(self.classes_, y).clip(0, len(self.classes_) - 1)
+
     def _class_weights(self, y_enc, incremental, sample_weight=None):
         if self.class_weight is None:
             return None
+        if self._multilabel:
+            raise ValueError(
+                "class_weight weighs the classes of one-label-per-sample "
+                "targets; y is a multi-label indicator matrix. Weigh samples "
+                "with sample_weight instead, or set class_weight=None.")
         if self.class_weight == "balanced":
             if incremental:
                 raise ValueError(
@@ -392,14 +478,16 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         # (None, None) without early stopping. The same call on the row
         # numbers gives scikit-learn's split, in its order; the training rows
         # are then used as indices into X, not copied.
-        if not self.early_stopping:
+        if not early_stopping_in_effect(self.get_params(deep=False)):
             return None, None
         try:
             # Stratified on the labels themselves (the same split as on their
-            # codes): scikit-learn's message then names them.
+            # codes): scikit-learn's message then names them. Multi-label
+            # targets are not stratified, as in scikit-learn.
             train_rows, val_rows = train_test_split(
                 np.arange(len(y_enc)), test_size=self.validation_fraction,
-                stratify=self.classes_[y_enc], random_state=rng,
+                stratify=None if self._multilabel else self.classes_[y_enc],
+                random_state=rng,
             )
         except ValueError as exc:
             # scikit-learn's message first (users match on it), then ours.
@@ -428,16 +516,24 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
                              "triple (X_val, y_val, sample_weight_val).") from exc
         X_val = self._validate_X(X_val, reset=False)
         y_val = np.asarray(y_val)
-        if y_val.ndim != 1 or len(y_val) != len(X_val) or len(y_val) < 1:
+        w_val = self._validate_sample_weight(w_val[0], X_val) if w_val else None
+        if self._multilabel:
+            if (y_val.shape != (X_val.shape[0], len(self.classes_))
+                    or not np.isin(y_val, (0, 1)).all()):
+                raise ValueError(
+                    "validation_data's y_val must be a 0/1 matrix with one row per "
+                    f"row of X_val and {len(self.classes_)} label columns, got "
+                    f"shape {y_val.shape}.")
+            return X_val, y_val.astype(np.dtype(self.dtype)), w_val
+        if y_val.ndim != 1 or len(y_val) != X_val.shape[0] or len(y_val) < 1:
             raise ValueError(
                 f"validation_data's y_val must be 1-D with one label per row of "
-                f"X_val ({len(X_val)} rows), got shape {y_val.shape}."
+                f"X_val ({X_val.shape[0]} rows), got shape {y_val.shape}."
             )
         unknown = np.setdiff1d(np.unique(y_val), self.classes_)
         if unknown.size:
             raise ValueError(f"validation_data's y_val has labels {unknown.tolist()} "
                              f"that are not in y's classes {self.classes_.tolist()}.")
-        w_val = self._validate_sample_weight(w_val[0], X_val) if w_val else None
         return X_val, np.searchsorted(self.classes_, y_val), w_val
 
     def _training_spec(self, n_samples, device, seed, class_weight=None,
@@ -449,7 +545,8 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         as scikit-learn's MLPClassifier has: trained to give the class, and
         read only through it (``_logits``).
         """
-        n_outputs = 1 if len(self.classes_) <= 2 else len(self.classes_)
+        n_outputs = (len(self.classes_) if self._multilabel or len(self.classes_) > 2
+                     else 1)
         return TrainingSpec.from_params(
             self.get_params(deep=False),
             module=self._module_spec(_hidden_layer_sizes(self.hidden_layer_sizes),
@@ -457,6 +554,7 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
             n_samples=n_samples, device=device, seed=seed, class_weight=class_weight,
             epoch_progress=progress,
             predict_chunk=self._predict_chunk,
+            multilabel=self._multilabel,
         )
 
     def _validate_sample_weight(self, sample_weight, X):
@@ -557,9 +655,7 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         if rows is not None:
             if train_rows is None:
                 train_rows = positions
-            # Labels for every row of X, in this fit's encoding; rows outside
-            # the fold are never read.
-            y_enc = np.searchsorted(self.classes_, y).clip(0, len(self.classes_) - 1)
+            y_enc = self._targets(y)
         n_train = len(y_fit) if train_rows is None else len(train_rows)
         spec = self._training_spec(n_train, device, seed, class_weight, progress)
         torch.manual_seed(seed)
@@ -635,14 +731,20 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
                 stacklevel=4,
             )
         elif not incremental and monitor.stop_reason_ is None and (
-                self.n_iter_ == self.max_iter):
-            warnings.warn(
-                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
-                "and the optimization hasn't converged yet.",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
+                self.n_iter_ == self.max_iter or monitor.limit_ is not None):
+            warnings.warn(self._not_converged(monitor.limit_), ConvergenceWarning,
+                          stacklevel=4)
         return self
+
+    def _not_converged(self, limit):
+        # scikit-learn's wording for each solver.
+        if self.solver != "lbfgs":
+            return (f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                    "reached and the optimization hasn't converged yet.")
+        limit = limit or f"the number of iterations reached max_iter={self.max_iter}"
+        return (f"lbfgs failed to converge after {self.n_iter_} iteration(s): "
+                f"{limit}. Increase max_iter and max_fun, or scale the data "
+                "(e.g. with StandardScaler).")
 
     @classmethod
     def _place(cls, X, device):
@@ -651,7 +753,8 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         # otherwise it stays in pinned host memory and each batch is copied
         # (see BatchIterator).
         tensor = cls._to_tensor(X, "cpu")
-        if device == "cpu":
+        if device == "cpu" or isinstance(tensor, SparseRows):
+            # Sparse rows stay on the host; batches are densified and copied.
             return tensor
         if device.startswith("cuda"):
             free, _ = torch.cuda.mem_get_info(torch.device(device))
@@ -661,6 +764,8 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
 
     @staticmethod
     def _to_tensor(X, device):
+        if sp.issparse(X):
+            return SparseRows(X)
         return host_tensor(X).to(device, non_blocking=True)
 
     def _update_fitted_attributes(self):
@@ -674,7 +779,7 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         self.loss_curve_ = [row["train_loss"] for row in net.history]
         self.loss_ = self.loss_curve_[-1]
         self.t_ = schedule.t_
-        if self.early_stopping:
+        if early_stopping_in_effect(self.get_params(deep=False)):
             # Epochs of an earlier warm-start fit without a validation split
             # have no score.
             self.validation_scores_ = [row["valid_accuracy"] for row in net.history
@@ -691,7 +796,8 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         n_conv = sum(isinstance(m, torch.nn.Conv2d) for m in net.module_.modules())
         self.n_outputs_ = linear[-1].out_features
         self.n_layers_ = n_conv + len(linear) + 1
-        self.out_activation_ = "logistic" if self.n_outputs_ == 1 else "softmax"
+        self.out_activation_ = ("logistic" if self.n_outputs_ == 1 or self._multilabel
+                                else "softmax")
 
     # -- prediction -----------------------------------------------------------
 
@@ -707,8 +813,9 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
             except NonFiniteInput:
                 # The exact check, with scikit-learn's message; a sum can also
                 # overflow for large finite values, and then this passes.
-                check_array(X.reshape(len(X), -1), dtype=None, input_name="X",
-                            estimator=self)
+                if not sp.issparse(X):  # sparse X was checked already
+                    check_array(X.reshape(X.shape[0], -1), dtype=None,
+                                input_name="X", estimator=self)
                 logits = self.net_.predict_logits(tensor)
         # One class: its logit alone (probability 1; the network's second
         # output stands for no class).
@@ -727,10 +834,14 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             float64 probabilities in the order of ``classes_``; each row sums
             to 1. The softmax of the network's output, whatever the loss
-            (one column of ones when y had a single class).
+            (one column of ones when y had a single class). For a model
+            fitted on a multi-label indicator y, each label's own probability
+            (the logistic of its output; rows need not sum to 1).
         """
-        logits = self._logits(X)
-        return logits.double().softmax(dim=1).cpu().numpy()
+        logits = self._logits(X).double()
+        if self._multilabel:
+            return logits.sigmoid().cpu().numpy()
+        return logits.softmax(dim=1).cpu().numpy()
 
     def predict_log_proba(self, X):
         """Log of probability estimates.
@@ -745,8 +856,13 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         log_proba : ndarray of shape (n_samples, n_classes)
             ``log(predict_proba(X))``, computed stably.
         """
-        logits = self._logits(X)
-        return logits.double().log_softmax(dim=1).cpu().numpy()
+        logits = self._logits(X).double()
+        if self._multilabel:
+            # The log of each label's probability, as scikit-learn takes it
+            # (exactly log(predict_proba), so both rank labels alike).
+            with np.errstate(divide="ignore"):
+                return np.log(logits.sigmoid().cpu().numpy())
+        return logits.log_softmax(dim=1).cpu().numpy()
 
     def predict(self, X):
         """Predict class labels.
@@ -758,10 +874,14 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        y : ndarray of shape (n_samples,)
-            Labels from ``classes_``.
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Labels from ``classes_``; for a model fitted on a multi-label
+            indicator y, an indicator matrix of y's dtype (a label is set
+            where its probability exceeds 0.5).
         """
         logits = self._logits(X)
+        if self._multilabel:
+            return (logits > 0).cpu().numpy().astype(self._multilabel_dtype)
         return self.classes_[logits.argmax(dim=1).cpu().numpy()]
 
     def __sklearn_is_fitted__(self):
@@ -771,8 +891,9 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = self._sparse_input
         tags.input_tags.allow_nan = False
+        tags.classifier_tags.multi_label = True
         # On a GPU, kernels that add in parallel (cuBLAS, cuDNN) round in a
         # varying order: two fits with one random_state can differ.
         device = self.device

@@ -135,7 +135,7 @@ def validate_images(estimator, X, y=None, *, reset, image_shape=None,
                           ensure_all_finite=ensure_all_finite)
     else:
         X, y = validate_data(estimator, X, y, dtype=dtype, order="C",
-                             reset=reset)
+                             reset=reset, multi_output=True)
     if reset:
         estimator.image_shape_ = infer_image_shape(X.shape[1], image_dims,
                                                    image_shape)

@@ -7,7 +7,6 @@ into a ``param_grid`` for ``GridSearchCV``.
 
 
 import numpy as np
-from sklearn.utils.multiclass import check_classification_targets
 from torch import nn
 
 from ._base import BaseTorchClassifier, _shared_docs
@@ -339,6 +338,7 @@ class CNNClassifierTorch(BaseTorchClassifier):
         learning_rate_init=0.001,
         power_t=0.5,
         max_iter=200,
+        max_fun=15000,
         shuffle=True,
         random_state=None,
         tol=1e-4,
@@ -385,6 +385,7 @@ class CNNClassifierTorch(BaseTorchClassifier):
         self.learning_rate_init = learning_rate_init
         self.power_t = power_t
         self.max_iter = max_iter
+        self.max_fun = max_fun
         self.shuffle = shuffle
         self.random_state = random_state
         self.tol = tol
@@ -425,8 +426,7 @@ class CNNClassifierTorch(BaseTorchClassifier):
         X, y, _ = validate_images(self, X, y, reset=reset,
                                   image_shape=self.image_shape,
                                   dtype=np.dtype(self.dtype))
-        check_classification_targets(y)
-        return X, y
+        return X, self._check_targets(y)
 
     # -- model ----------------------------------------------------------------
 

@@ -58,9 +58,11 @@ class MLPClassifierTorch(BaseTorchClassifier):
     Notes
     -----
     Differences from :class:`~sklearn.neural_network.MLPClassifier` are listed
-    in the README, each with its reason. In short: no 'lbfgs' solver, no
-    ``max_fun``, no multi-label targets, float32 arithmetic by default, and
-    sparse input is refused.
+    in the README, each with its reason. In short: float32 arithmetic by
+    default, and scikit-learn's private attributes (``_optimizer``,
+    ``_no_improvement_count``, ...) are not there. 'lbfgs', sparse X (kept
+    sparse, densified batch by batch) and multi-label indicator targets work
+    as in scikit-learn.
 
     Examples
     --------
@@ -88,6 +90,7 @@ class MLPClassifierTorch(BaseTorchClassifier):
         learning_rate_init=0.001,
         power_t=0.5,
         max_iter=200,
+        max_fun=15000,
         shuffle=True,
         random_state=None,
         tol=1e-4,
@@ -125,6 +128,7 @@ class MLPClassifierTorch(BaseTorchClassifier):
         self.learning_rate_init = learning_rate_init
         self.power_t = power_t
         self.max_iter = max_iter
+        self.max_fun = max_fun
         self.shuffle = shuffle
         self.random_state = random_state
         self.tol = tol
@@ -150,6 +154,8 @@ class MLPClassifierTorch(BaseTorchClassifier):
         self.device = device
         self.n_threads = n_threads
         self.dtype = dtype
+
+    _sparse_input = True
 
     def _module_spec(self, hidden_layer_sizes, n_outputs):
         return ModuleSpec.of(

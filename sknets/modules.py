@@ -552,6 +552,41 @@ def _hinge(logits, y):
     return F.multi_margin_loss(logits, y, reduction="none")
 
 
+def _multilabel_cross_entropy(logits, y):
+    # Multi-label targets (N, L) of 0/1: one logistic output per label and
+    # the binary cross-entropy summed over labels, as scikit-learn's
+    # MLPClassifier sums its log loss over outputs.
+    return F.binary_cross_entropy_with_logits(logits, y, reduction="none").sum(-1)
+
+
+def count_correct(logits, y):
+    """The number of rows whose prediction is right, as a tensor.
+
+    One class per row (``y`` of shape (N,)): the arg-max logit is ``y``.
+    Multi-label rows (``y`` of shape (N, L)): every label's logit is on the
+    side of 0 that ``y`` is (exact match, scikit-learn's subset accuracy).
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (N, C)
+    y : torch.Tensor of shape (N,) or (N, C)
+
+    Returns
+    -------
+    n_correct : torch.Tensor of shape ()
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sknets.modules import count_correct
+    >>> int(count_correct(torch.tensor([[1.0, -2.0]]), torch.tensor([[1.0, 0.0]])))
+    1
+    """
+    if y.dim() == logits.dim():
+        return ((logits > 0) == (y > 0.5)).all(-1).sum()
+    return (logits.argmax(-1) == y).sum()
+
+
 LOSSES = {
     "cross_entropy": _cross_entropy,
     "mse": _mse,
@@ -599,6 +634,10 @@ class ClassificationLoss(nn.Module):
     label_smoothing : float, default=0.0
         Label smoothing of the 'cross_entropy' loss (torch's formula); the
         other losses take none.
+    multilabel : bool, default=False
+        Targets are multi-label indicator rows (N, L) of 0/1: the loss of a
+        sample is the binary cross-entropy of its L logistic outputs, summed
+        (``loss`` must be 'cross_entropy', without class weights).
 
     Examples
     --------
@@ -609,11 +648,14 @@ class ClassificationLoss(nn.Module):
     0.25
     """
 
-    def __init__(self, loss="cross_entropy", class_weight=None, label_smoothing=0.0):
+    def __init__(self, loss="cross_entropy", class_weight=None, label_smoothing=0.0,
+                 multilabel=False):
         super().__init__()
         self.loss = loss
         self.label_smoothing = label_smoothing
-        self._per_sample = loss_function(loss, label_smoothing)
+        self.multilabel = multilabel
+        self._per_sample = (_multilabel_cross_entropy if multilabel
+                            else loss_function(loss, label_smoothing))
         self.register_buffer("class_weight", class_weight)
 
     def per_sample(self, logits, y):
@@ -628,7 +670,7 @@ class ClassificationLoss(nn.Module):
         -------
         loss : torch.Tensor of shape (..., N)
         """
-        if logits.dim() == 2:
+        if logits.dim() == 2 or self.multilabel:
             return self._per_sample(logits, y)
         return self._per_sample(logits.reshape(-1, logits.shape[-1]),
                                 y.reshape(-1)).view(y.shape)

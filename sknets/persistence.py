@@ -174,6 +174,8 @@ def _fitted_record(estimator):
                      "reductions_": schedule.reductions_},
         "device": str(net.device),
     }
+    if estimator._multilabel:  # the indicator y's dtype, which predict returns
+        record["multilabel_dtype"] = estimator._multilabel_dtype.str
     if hasattr(estimator, "feature_names_in_"):
         record["feature_names_in_"] = _encode_array(estimator.feature_names_in_,
                                                     "feature_names_in_")
@@ -505,6 +507,17 @@ def _load(path, device):
         raise ModelFileError("The model file's classes_ are not 1 or more distinct "
                              "labels.")
     estimator.classes_ = classes
+    estimator._multilabel_dtype = None
+    if "multilabel_dtype" in fitted:
+        kind = fitted["multilabel_dtype"]
+        try:
+            dtype = np.dtype(kind) if isinstance(kind, str) else None
+        except TypeError:
+            dtype = None
+        if dtype is None or dtype.kind not in "biuf":
+            raise ModelFileError("The model file's multilabel_dtype is not a "
+                                 "numeric dtype.")
+        estimator._multilabel_dtype = dtype
     estimator.n_features_in_ = _field(fitted, "n_features_in_",
                                       lambda v: _is_count(v) and v > 0,
                                       "a positive integer")

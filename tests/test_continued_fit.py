@@ -58,6 +58,7 @@ MLP_CHANGES = [
     ("learning_rate_init", 0.01, 0.001, None),
     ("power_t", 0.5, 0.25, None),
     ("max_iter", 3, 5, None),
+    ("max_fun", 15000, 20, None),
     ("shuffle", True, False, None),
     ("random_state", 0, 1, None),
     ("tol", 1e-4, 1e-2, None),

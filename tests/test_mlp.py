@@ -489,9 +489,13 @@ Y_OK = np.arange(20) % 2
     (np.empty((0, 3)), np.empty(0), ValueError, "0 sample"),
     (X_OK[:, 0], Y_OK, ValueError, "Expected 2D array"),
     (X_OK, Y_OK[:15], ValueError, "inconsistent numbers of samples"),
-    (sp.csr_matrix(X_OK), Y_OK, TypeError, "sparse input is not supported"),
+    (sp.csr_matrix(np.where(np.eye(20, 3) > 0, np.nan, X_OK)), Y_OK, ValueError,
+     "NaN"),
     (X_OK, np.linspace(0, 1, 20), ValueError, "Unknown label type"),
-], ids=["nan", "inf", "empty", "1d", "lengths", "sparse", "continuous-y"])
+    (X_OK, np.stack([Y_OK, np.arange(20) % 3], axis=1), ValueError,
+     "multiclass-multioutput"),
+], ids=["nan", "inf", "empty", "1d", "lengths", "sparse-nan", "continuous-y",
+        "multioutput-y"])
 def test_bad_data(X, y, error, match):
     # Each bad input names the problem.
     with pytest.raises(error, match=match):
@@ -510,13 +514,6 @@ def test_unknown_option_lists_valid_ones(param, value):
                 "learning_rate": LEARNING_RATE_SCHEDULES,
                 "weight_init": WEIGHT_INITS}[param]
     assert all(f"'{key}'" in str(info.value) for key in registry)
-
-
-def test_lbfgs_refused():
-    # lbfgs is refused with the list of solvers that exist.
-    with pytest.raises(ValueError, match="solver='lbfgs' is not supported") as info:
-        fast(solver="lbfgs").fit(X_OK, Y_OK)
-    assert all(name in str(info.value) for name in SOLVERS)
 
 
 def test_bad_devices_and_sizes():

@@ -188,7 +188,7 @@ def fit_on_folds(estimators, X, y, rows, validation_data=None, sample_weight=Non
         return _fit_separately(estimators, X, y, rows, validation_data,
                                sample_weight)
     try:
-        rows = _numpy_rows(rows, len(X_arr))
+        rows = _numpy_rows(rows, X_arr.shape[0])
     except IndexError as exc:
         return [(None, exc, time.perf_counter() - tic) for _ in estimators]
     validated = {k: v for k, v in vars(first).items() if k not in before}

@@ -5,7 +5,9 @@
 - ``net``: ``SknetsNet``, skorch's net with a lean epoch and prediction.
 - ``build``: ``build_net`` and ``continue_net``, which build a net from a
   spec or apply a new spec to a fitted one.
-- ``batches``: ``TensorData`` and ``BatchIterator``, batches as index slices.
+- ``batches``: ``TensorData`` and ``BatchIterator``, batches as index slices;
+  ``SparseRows``, a sparse X densified batch by batch.
+- ``lbfgs``: ``FullBatchStep``, solver='lbfgs' as one iteration per epoch.
 - ``optimizers``: the ``SOLVERS`` registry and ``OptimizerFactory``.
 - ``schedules``: ``LEARNING_RATE_SCHEDULES`` and ``LearningRateSchedule``,
   the one owner of the learning rate.
@@ -20,7 +22,7 @@
 """
 
 from .augment import AUGMENT_PRESETS, Augmenter, AugmentSpec
-from .batches import BatchIterator, TensorData
+from .batches import BatchIterator, SparseRows, TensorData
 from .build import build_net, continue_net
 from .net import NonFiniteInput, SknetsNet
 from .optimizers import SOLVERS, OptimizerFactory
@@ -56,6 +58,7 @@ __all__ = [
     "OptimizerSpec",
     "ScheduleSpec",
     "SknetsNet",
+    "SparseRows",
     "StoppingSpec",
     "TensorData",
     "TrainingSpec",

@@ -2,9 +2,98 @@
 
 import math
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 
-__all__ = ["BatchIterator", "TensorData"]
+__all__ = ["BatchIterator", "SparseRows", "TensorData", "gather_rows"]
+
+
+class SparseRows:
+    """A scipy sparse matrix whose rows become dense tensors batch by batch.
+
+    Training and prediction read X through ``index_select``, slices and
+    ``.to(device)``; this class gives them those on a CSR matrix kept
+    sparse on the host, so a wide sparse X (TF-IDF features) is never copied
+    dense: each batch (or prediction chunk) of rows is densified on its own.
+
+    Parameters
+    ----------
+    matrix : scipy.sparse matrix or array
+        The rows; converted to CSR (a no-op for CSR input).
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> import torch
+    >>> from sknets.training import SparseRows
+    >>> rows = SparseRows(sp.eye(4, format="csr", dtype="float32"))
+    >>> rows.index_select(0, torch.tensor([2, 0]))
+    tensor([[0., 0., 1., 0.],
+            [1., 0., 0., 0.]])
+    >>> len(rows[1:3]), rows.shape
+    (2, torch.Size([4, 4]))
+    """
+
+    device = torch.device("cpu")
+
+    def __init__(self, matrix):
+        self.matrix = sp.csr_matrix(matrix)
+        self.dtype = torch.from_numpy(np.zeros(0, dtype=self.matrix.dtype)).dtype
+
+    @property
+    def shape(self):
+        """``(n_rows, n_features)`` as a ``torch.Size``."""
+        return torch.Size(self.matrix.shape)
+
+    def __len__(self):
+        return self.matrix.shape[0]
+
+    def dim(self):
+        """2, as for the dense X it stands for."""
+        return 2
+
+    def _rows(self, key):
+        if isinstance(key, torch.Tensor):
+            key = key.cpu().numpy()
+        return self.matrix[key]
+
+    def __getitem__(self, key):
+        # Rows stay sparse until a batch is used.
+        return SparseRows(self._rows(key))
+
+    def index_select(self, dim, index):
+        """Rows ``index`` as a dense (len(index), n_features) CPU tensor."""
+        if dim != 0:
+            raise ValueError("SparseRows selects rows only (dim=0).")
+        return torch.from_numpy(self._rows(index).toarray())
+
+    def to(self, device, non_blocking=False):
+        """Every row as a dense tensor on ``device``."""
+        return torch.from_numpy(self.matrix.toarray()).to(device,
+                                                           non_blocking=non_blocking)
+
+
+def gather_rows(X, index, out=None):
+    """Rows ``index`` of ``X`` (a tensor or ``SparseRows``) as a dense tensor.
+
+    Parameters
+    ----------
+    X : torch.Tensor or SparseRows
+    index : torch.Tensor of int
+    out : torch.Tensor or None, default=None
+        Where to write them (a pinned buffer).
+
+    Returns
+    -------
+    rows : torch.Tensor of shape (len(index), ...)
+    """
+    if isinstance(X, SparseRows):
+        rows = X.index_select(0, index)
+        return rows if out is None else out.copy_(rows)
+    if out is None:
+        return X.index_select(0, index)
+    return torch.index_select(X, 0, index, out=out)
 
 
 class TensorData(torch.utils.data.Dataset):
@@ -66,7 +155,7 @@ class _HostBatches:
         if self.copied[k] is not None:
             self.copied[k].synchronize()
         out = self.buffers[k][:len(idx)]  # (B, ...)
-        torch.index_select(self.X, 0, idx, out=out)
+        gather_rows(self.X, idx, out=out)
         batch = out.to(self.device, non_blocking=True)
         if self.device.type == "cuda":
             self.copied[k] = torch.cuda.Event()
@@ -165,7 +254,8 @@ class BatchIterator:
                 idx_y = idx.to(y.device, non_blocking=True)
                 yield gather(idx), y[idx_y], None if w is None else w[idx_y]
             return
-        if not self.shuffle and self.dataset.indices is None:
+        if (not self.shuffle and self.dataset.indices is None
+                and not isinstance(X, SparseRows)):
             for start in range(0, stop, self.batch_size):
                 end = min(start + self.batch_size, stop)
                 # views, no copy
@@ -175,5 +265,5 @@ class BatchIterator:
         for start in range(0, stop, self.batch_size):
             idx = order[start:start + self.batch_size]
             # index_select: half the time of X[idx] for a batch of rows
-            yield (X.index_select(0, idx), y.index_select(0, idx),  # (B, ...), (B,)
+            yield (gather_rows(X, idx), y.index_select(0, idx),  # (B, ...), (B,)
                    None if w is None else w.index_select(0, idx))

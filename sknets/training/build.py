@@ -23,7 +23,8 @@ __all__ = ["build_net", "continue_net"]
 def _criterion(spec):
     class_weight = None if spec.class_weight is None else torch.tensor(
         spec.class_weight, dtype=spec.torch_dtype)
-    return ClassificationLoss(spec.loss, class_weight, spec.label_smoothing)
+    return ClassificationLoss(spec.loss, class_weight, spec.label_smoothing,
+                              multilabel=spec.multilabel)
 
 
 def _callbacks(net, spec):

@@ -45,7 +45,8 @@ def fusion_key(spec):
         The spec with the fields of the stackable parameters cleared (see
         ``params.stackable_fields``): fits with equal keys can be stacked.
         None means the fit trains on its own (a network kind that is not
-        stacked, per-epoch output, float64 or augmentation).
+        stacked, per-epoch output, float64, augmentation, solver='lbfgs' or
+        multi-label targets).
 
     Examples
     --------
@@ -63,7 +64,8 @@ def fusion_key(spec):
     False
     """
     if (spec.module.kind != "mlp" or spec.verbose or spec.epoch_progress
-            or spec.dtype != "float32" or spec.augment is not None):
+            or spec.dtype != "float32" or spec.augment is not None
+            or spec.optimizer.solver == "lbfgs" or spec.multilabel):
         return None
     return _cleared(spec, stackable_fields())
 

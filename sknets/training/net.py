@@ -9,10 +9,16 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
 from torch import nn
 
+from ..modules import count_correct
+from .batches import SparseRows
+from .lbfgs import FullBatchStep
 from .optimizers import LeanStep
 from .steps import Member, add_l2_gradient, clip_gradients, run_epochs
 
 __all__ = ["NonFiniteInput", "SknetsNet"]
+
+# The most values of a densified prediction chunk of sparse X.
+_DENSE_VALUES = 1 << 22
 
 
 class NonFiniteInput(ValueError):
@@ -43,6 +49,19 @@ def _macro_f1(y_true, y_pred, n_classes, sample_weight=None):
     support, predicted = confusion.sum(1), confusion.sum(0)
     f1 = 2 * tp / (support + predicted).clamp(min=torch.finfo(torch.float64).tiny)
     return float(f1[present].mean())
+
+
+def _multilabel_macro_f1(y_true, y_pred, sample_weight=None):
+    # Multi-label rows (N, L) of 0/1 and predictions (N, L) of bool: the mean
+    # over labels of each label's F1, as f1_score(average="macro") computes
+    # it (0 for a label neither true nor predicted).
+    true = y_true > 0.5
+    w = (torch.ones(len(true), dtype=torch.float64, device=true.device)
+         if sample_weight is None else sample_weight.double())[:, None]
+    tp = ((true & y_pred) * w).sum(0)
+    support, predicted = (true * w).sum(0), (y_pred * w).sum(0)
+    f1 = 2 * tp / (support + predicted).clamp(min=torch.finfo(torch.float64).tiny)
+    return float(f1.mean())
 
 
 class SknetsNet(NeuralNetClassifier):
@@ -136,7 +155,8 @@ class SknetsNet(NeuralNetClassifier):
         """Run ``epochs`` epochs over the ``TensorData`` ``X``.
 
         The epochs are ``steps.run_epochs``'s, with this net's single-model
-        step (``run_single_epoch``).
+        step (``run_single_epoch``), or one L-BFGS iteration per epoch for
+        ``solver='lbfgs'`` (``lbfgs.FullBatchStep``).
 
         Parameters
         ----------
@@ -160,8 +180,11 @@ class SknetsNet(NeuralNetClassifier):
         if epochs > 0:
             # skorch's partial_fit swallows an interrupt and runs
             # on_train_end; interrupted_ says that it happened.
-            run_epochs([Member(self, X, valid_data, epochs)],
-                       _SingleStep(self, self.get_iterator(X, training=True)))
+            if self.spec_.optimizer.solver == "lbfgs":
+                step = FullBatchStep(self, X)
+            else:
+                step = _SingleStep(self, self.get_iterator(X, training=True))
+            run_epochs([Member(self, X, valid_data, epochs)], step)
         else:
             self.stop_training_ = self.interrupted_ = False
         return self
@@ -223,7 +246,7 @@ class SknetsNet(NeuralNetClassifier):
             else:
                 step()
             # Kept as tensors: no device synchronisation inside the loop.
-            sums.add(loss, (logits.detach().argmax(1) == yb).sum(), len(yb))
+            sums.add(loss, count_correct(logits.detach(), yb), len(yb))
             for cb in batch_hooks:
                 cb.on_batch_end(self, batch=(Xb, yb), training=True, loss=loss,
                                 y_pred=logits)
@@ -265,8 +288,9 @@ class SknetsNet(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : torch.Tensor of shape (n_samples, ...)
-            float32 input, on the net's device or on the host.
+        X : torch.Tensor of shape (n_samples, ...) or SparseRows
+            float32 input, on the net's device or on the host; sparse rows
+            are densified chunk by chunk.
         batch_size : int or None, default=None
             Rows per forward pass; None means ``predict_chunk`` (set by the
             estimator: 2048 rows for an MLP, 256 for a CNN) on the CPU and
@@ -286,6 +310,9 @@ class SknetsNet(NeuralNetClassifier):
         if batch_size is None:
             batch_size = (getattr(self, "predict_chunk", 256)
                           if device.type == "cpu" else 4096)
+            if isinstance(X, SparseRows):
+                # Each chunk is densified: at most 4M values (16 MB in float32).
+                batch_size = max(1, min(batch_size, _DENSE_VALUES // X.shape[1]))
         module = self.module_
         module.eval()
         # What to check for NaN/infinity: a NaN or infinite input value makes
@@ -316,15 +343,18 @@ class SknetsNet(NeuralNetClassifier):
         # validation rows when they have any (as scikit-learn scores them).
         logits = self.predict_logits(data.X)  # (N, C)
         w = data.weight
+        multilabel = data.y.dim() == 2
         with torch.inference_mode():
             loss = self.criterion_(logits, data.y, w)
-            pred = logits.argmax(1)
-            hits = (pred == data.y).double()
+            pred = logits > 0 if multilabel else logits.argmax(1)
+            hits = ((pred == (data.y > 0.5)).all(1) if multilabel
+                    else pred == data.y).double()
             accuracy = hits.mean() if w is None else (hits * w).sum() / w.sum()
+            f1 = (_multilabel_macro_f1(data.y, pred, w) if multilabel
+                  else _macro_f1(data.y, pred, logits.shape[1], w))
         self.history.record("valid_loss", float(loss))
         self.history.record("valid_accuracy", float(accuracy))
-        self.history.record("valid_f1_macro",
-                            _macro_f1(data.y, pred, logits.shape[1], w))
+        self.history.record("valid_f1_macro", f1)
 
 
 class _SingleStep:

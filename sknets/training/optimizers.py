@@ -37,6 +37,18 @@ def _rmsprop_settings(spec):
     return {"lr": spec.learning_rate_init, "eps": spec.epsilon}
 
 
+def _lbfgs_settings(spec):
+    # One iteration per step() (an epoch of sknets.training.lbfgs's step),
+    # the memory of scipy's L-BFGS-B that scikit-learn runs (10 pairs), a
+    # strong-Wolfe line search (of at most 25 evaluations; max_eval counts
+    # the step's first one too), and the unit initial step of quasi-Newton
+    # methods (the schedule keeps lr at 1). The stopping rules (tol on the
+    # gradient, max_fun, a stalled loss) are the step's, not torch's.
+    return {"lr": spec.learning_rate_init, "max_iter": 1, "max_eval": 26,
+            "history_size": 10, "line_search_fn": "strong_wolfe",
+            "tolerance_grad": 0.0, "tolerance_change": 0.0}
+
+
 # name -> (optimizer class, its settings from an OptimizerSpec, whether to try
 # the fused kernels). The settings are also what a continued fit writes into
 # an existing optimizer.
@@ -45,6 +57,7 @@ SOLVERS = {
     "adamw": (torch.optim.AdamW, _adamw_settings, True),
     "sgd": (torch.optim.SGD, _sgd_settings, False),
     "rmsprop": (torch.optim.RMSprop, _rmsprop_settings, False),
+    "lbfgs": (torch.optim.LBFGS, _lbfgs_settings, False),
 }
 
 

@@ -84,8 +84,14 @@ PARAMETERS = (
         - 'adamw', Adam with decoupled weight decay: ``alpha`` is AdamW's
           ``weight_decay`` instead of an L2 term in the loss.
         - 'rmsprop', RMSprop with ``epsilon``.
-
-        'lbfgs' is not available (mini-batch training only).
+        - 'lbfgs', full-batch L-BFGS as scikit-learn runs it (good on small
+          data sets): one iteration per epoch on all the training rows,
+          ``max_iter`` iterations and ``max_fun`` loss evaluations at most,
+          converged when no gradient entry exceeds ``tol``. The batch,
+          learning-rate, momentum and early-stopping parameters are not
+          used, ``partial_fit`` is unavailable, and dropout, batch_norm,
+          augment and max_grad_norm are refused (they change the objective
+          between evaluations).
 """,
     ),
     Param(
@@ -197,7 +203,16 @@ PARAMETERS = (
         examples=(3, 2),
         doc="""\
     max_iter : int, default=200
-        Maximum number of epochs.
+        Maximum number of epochs ('lbfgs': of iterations).
+""",
+    ),
+    Param(
+        'max_fun',
+        [Interval(Integral, 1, None, closed="left")],
+        spec=('optimizer.max_fun',),
+        doc="""    max_fun : int, default=15000
+        'lbfgs' only: the most loss evaluations (each over all the training
+        rows) of a fit; reaching it stops training with a ConvergenceWarning.
 """,
     ),
     Param(
@@ -231,7 +246,8 @@ PARAMETERS = (
         examples=(0.0001, 0.5),
         doc="""\
     tol : float, default=1e-4
-        Tolerance of the stopping rule: see ``n_iter_no_change``.
+        Tolerance of the stopping rule: see ``n_iter_no_change``. With
+        'lbfgs', the largest gradient entry at which training has converged.
 """,
     ),
     Param(

@@ -62,6 +62,54 @@ def freeze(value):
     return value
 
 
+def early_stopping_in_effect(params):
+    """Whether a fit holds out a validation split and stops on it.
+
+    ``early_stopping=True`` with a stochastic solver; 'lbfgs' ignores it, as
+    in scikit-learn.
+
+    Parameters
+    ----------
+    params : dict
+        The estimator's parameters.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from sknets.training.spec import early_stopping_in_effect
+    >>> early_stopping_in_effect({"early_stopping": True, "solver": "lbfgs"})
+    False
+    """
+    return bool(params["early_stopping"]) and params["solver"] != "lbfgs"
+
+
+def _check_full_batch(params, module):
+    # L-BFGS needs one deterministic objective: its line search compares
+    # losses of the same function at different weights.
+    kwargs = module.kwargs
+
+    def any_rate(value):  # a rate or one rate per layer
+        return any(np.atleast_1d(np.asarray(value, dtype=float)) != 0)
+
+    random = [name for name, on in (
+        ("dropout", any_rate(kwargs.get("dropout", 0.0))),
+        ("conv_dropout", any_rate(kwargs.get("conv_dropout", 0.0))),
+        ("batch_norm", bool(params.get("batch_norm", False))),
+        ("augment", params.get("augment") is not None),
+        ("max_grad_norm", params.get("max_grad_norm") is not None),
+    ) if on]
+    if random:
+        raise ValueError(
+            "solver='lbfgs' minimises one full-batch objective, which "
+            f"{', '.join(random)} would change from one evaluation to the next "
+            "(or clip). Use a stochastic solver ('adam', 'sgd') with them, or "
+            "reset them (dropout=0, batch_norm=False, augment=None, "
+            "max_grad_norm=None).")
+
+
 def _augment_shape(module):
     # The images augmentation moves: the CNN's image_shape, or an MLP's
     # rows read as a square one-channel image.
@@ -179,6 +227,8 @@ class OptimizerSpec:
         Nesterov's momentum for 'sgd' (only with momentum > 0).
     weight_decay : float
         AdamW's decoupled weight decay (``alpha`` with 'adamw', else 0).
+    max_fun : int, default=15000
+        'lbfgs' only: the most loss evaluations of a fit.
     """
 
     solver: str
@@ -189,6 +239,7 @@ class OptimizerSpec:
     beta_2: float
     epsilon: float
     weight_decay: float
+    max_fun: int = 15000
 
 
 @dataclass(frozen=True)
@@ -295,6 +346,9 @@ class TrainingSpec:
         (channels, height, width) of the images augmentation moves.
     max_grad_norm : float or None
         The total gradient norm each step is clipped to; None does not clip.
+    multilabel : bool, default=False
+        y is a multi-label indicator matrix: one logistic output per label
+        and the binary cross-entropy summed over labels.
     """
 
     module: ModuleSpec
@@ -318,6 +372,7 @@ class TrainingSpec:
     max_grad_norm: float | None = None
     augment: AugmentSpec | None = None
     augment_shape: tuple | None = None
+    multilabel: bool = False
 
     @property
     def torch_dtype(self):
@@ -326,7 +381,8 @@ class TrainingSpec:
 
     @classmethod
     def from_params(cls, params, *, module, n_samples, device, seed,
-                    class_weight=None, epoch_progress=False, predict_chunk=2048):
+                    class_weight=None, epoch_progress=False, predict_chunk=2048,
+                    multilabel=False):
         """Derive the spec of one fit from an estimator's parameters.
 
         Parameters
@@ -347,6 +403,8 @@ class TrainingSpec:
             Show a progress bar over epochs.
         predict_chunk : int, default=2048
             Rows per CPU forward pass when predicting.
+        multilabel : bool, default=False
+            y is a multi-label indicator matrix.
 
         Returns
         -------
@@ -364,7 +422,12 @@ class TrainingSpec:
         """
         p = params
         solver = p["solver"]
-        batch_size = resolve_batch_size(p["batch_size"], n_samples)
+        lbfgs = solver == "lbfgs"
+        if lbfgs:
+            _check_full_batch(p, module)
+        # L-BFGS takes the whole training set as one batch.
+        batch_size = (n_samples or 1) if lbfgs else resolve_batch_size(
+            p["batch_size"], n_samples)
         batch_norm = bool(p.get("batch_norm", False))
         if batch_norm and batch_size == 1:
             raise ValueError(
@@ -373,8 +436,11 @@ class TrainingSpec:
                 "batch_norm=False."
             )
         schedule = p["learning_rate"]
-        if schedule in SGD_ONLY_SCHEDULES and solver != "sgd":
+        if (schedule in SGD_ONLY_SCHEDULES and solver != "sgd") or lbfgs:
             schedule = "constant"
+        # L-BFGS's first trial step is the unit one (scaled by its first
+        # gradient): learning_rate_init is not used, as in scikit-learn.
+        rate = 1.0 if lbfgs else float(p["learning_rate_init"])
         adamw = solver == "adamw"
         label_smoothing = float(p.get("label_smoothing", 0.0))
         if label_smoothing > 0 and p["loss"] != "cross_entropy":
@@ -382,6 +448,13 @@ class TrainingSpec:
                 f"label_smoothing={label_smoothing:g} smooths the targets of the "
                 f"cross-entropy loss, but loss={p['loss']!r}. Set "
                 "loss='cross_entropy' or label_smoothing=0.")
+        if multilabel and (p["loss"] != "cross_entropy" or label_smoothing > 0):
+            raise ValueError(
+                "y is a multi-label indicator matrix, which trains one logistic "
+                "output per label with the binary cross-entropy; "
+                f"loss={p['loss']!r} and label_smoothing={label_smoothing:g} "
+                "apply to one class per sample. Set loss='cross_entropy' and "
+                "label_smoothing=0.")
         max_grad_norm = p.get("max_grad_norm")
         augment = AugmentSpec.of(p.get("augment"))
         augment_shape = None if augment is None else _augment_shape(module)
@@ -393,17 +466,18 @@ class TrainingSpec:
             alpha=0.0 if adamw else float(p["alpha"]),
             optimizer=OptimizerSpec(
                 solver=solver,
-                learning_rate_init=float(p["learning_rate_init"]),
+                learning_rate_init=rate,
                 momentum=float(p["momentum"]),
                 nesterov=bool(p["nesterovs_momentum"] and p["momentum"] > 0),
                 beta_1=float(p["beta_1"]),
                 beta_2=float(p["beta_2"]),
                 epsilon=float(p["epsilon"]),
                 weight_decay=float(p["alpha"]) if adamw else 0.0,
+                max_fun=int(p.get("max_fun", 15000)),
             ),
             schedule=ScheduleSpec(
                 name=schedule,
-                learning_rate_init=float(p["learning_rate_init"]),
+                learning_rate_init=rate,
                 power_t=float(p["power_t"]),
                 step_size=int(p["lr_step_size"]),
                 gamma=float(p["lr_gamma"]),
@@ -412,10 +486,12 @@ class TrainingSpec:
             ),
             stopping=StoppingSpec(
                 tol=float(p["tol"]),
-                n_iter_no_change=(p["n_iter_no_change"]
+                # scikit-learn's lbfgs stops on its own rules (the step's):
+                # n_iter_no_change and early_stopping are not used.
+                n_iter_no_change=(math.inf if lbfgs else p["n_iter_no_change"]
                                   if isinstance(p["n_iter_no_change"], Integral)
                                   else float(p["n_iter_no_change"])),
-                early_stopping=bool(p["early_stopping"]),
+                early_stopping=early_stopping_in_effect(p),
                 verbose=bool(p["verbose"]),
                 plateau=schedule == "plateau",
             ),
@@ -433,4 +509,5 @@ class TrainingSpec:
             max_grad_norm=None if max_grad_norm is None else float(max_grad_norm),
             augment=augment,
             augment_shape=augment_shape,
+            multilabel=bool(multilabel),
         )

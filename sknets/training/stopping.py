@@ -92,7 +92,10 @@ class ConvergenceMonitor(Callback):
     no_improvement_count_ : int
         Epochs in a row without improvement.
     stop_reason_ : str or None
-        Why the last fit stopped before ``max_iter``.
+        Why the last fit stopped before ``max_iter``, converged.
+    limit_ : str or None
+        The limit other than ``max_iter`` that stopped the last fit before
+        it converged ('lbfgs': ``max_fun``).
     diverged_ : bool
         Whether the last fit diverged.
     unusable_ : bool
@@ -121,6 +124,7 @@ class ConvergenceMonitor(Callback):
         self.best_validation_score_ = -np.inf
         self.no_improvement_count_ = 0
         self.stop_reason_ = None
+        self.limit_ = None
         self.diverged_ = False
         self.unusable_ = False
         self.best_state_ = None
@@ -137,6 +141,7 @@ class ConvergenceMonitor(Callback):
 
     def on_train_begin(self, net, **kwargs):
         self.stop_reason_ = None
+        self.limit_ = None
         self.diverged_ = False
         self.unusable_ = False
         self.start_state_ = _snapshot(net.module_)
