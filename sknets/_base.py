@@ -33,6 +33,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._callbacks import CallbackSupportMixin, FitTask
 from ._docs import DocLinkMixin
 from ._images import check_not_sparse, host_tensor
 from .training import (
@@ -225,7 +226,8 @@ def _hidden_layer_sizes(value):
     return tuple(int(s) for s in sizes)
 
 
-class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
+class BaseTorchClassifier(DocLinkMixin, CallbackSupportMixin, ClassifierMixin,
+                          BaseEstimator):
     """Base class of sknets' classifiers; not for direct use.
 
     Subclasses define ``__init__`` with every parameter and implement
@@ -582,10 +584,23 @@ class BaseTorchClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
                                   continued=continued, sample_weight=sample_weight,
                                   validation_data=validation_data,
                                   progress=progress)
-            with intra_op_threads(fit_threads(self.n_threads, [plan.net.spec_])):
-                plan.net.partial_fit(plan.train, None, epochs=plan.epochs,
-                                     valid_data=plan.valid)
-        return self._finish_fit(plan.net, plan.n_epochs_before, incremental)
+            # scikit-learn's callbacks (set_callbacks, or a meta-estimator's):
+            # the fit is a task, each epoch a subtask.
+            task = FitTask.start(self, X, y, sample_weight, plan.epochs)
+            if task is not None:
+                plan.net.callbacks_.append(("sklearn_callbacks",
+                                            task.epochs(plan.net)))
+            try:
+                with intra_op_threads(fit_threads(self.n_threads, [plan.net.spec_])):
+                    plan.net.partial_fit(plan.train, None, epochs=plan.epochs,
+                                         valid_data=plan.valid)
+            finally:
+                if task is not None:
+                    plan.net.callbacks_.pop()
+        self._finish_fit(plan.net, plan.n_epochs_before, incremental)
+        if task is not None:
+            task.end()
+        return self
 
     def _plan_fit(self, X, y, *, device, incremental=False, continued=False,
                   sample_weight=None, validation_data=None, progress=False,

@@ -15,6 +15,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.parallel import Parallel, delayed
 
 from .._base import BaseTorchClassifier, _fork_devices, resolve_device
+from .._callbacks import propagates_callbacks
 from .._docs import DocLinkMixin
 from ..training import fit_threads, flush_denormal, intra_op_threads
 from ..training.fused import fusion_key, train_together
@@ -367,6 +368,11 @@ def _fusable_call(func, args, kwargs):
         return None
     estimator = call.get("estimator")
     if not isinstance(estimator, BaseTorchClassifier) or call.get("return_estimator"):
+        return None
+    # Callbacks that reach the fit (its own, or the search's propagated ones)
+    # see its epochs only when it trains as scikit-learn calls it.
+    if getattr(estimator, "_skl_callbacks", None) or propagates_callbacks(
+            call.get("callback_ctx")):
         return None
     try:
         estimator.set_params(**clone(call.get("parameters") or {}, safe=False))
