@@ -316,3 +316,25 @@ def test_a_damaged_rung_model_names_the_file_and_the_way_to_recover(
     compare(_estimator(), PLANTED, X, y, output_dir=tmp_path / "a", verbose=False,
             search="halving")
     assert (tmp_path / "a" / "results.csv").exists()
+
+
+def test_a_changed_grid_retrains_rungs_that_do_not_fit_the_new_schedule(tmp_path,
+                                                                        digits_600):
+    # Three candidates give rungs of 3 and 9 epochs; nine give 1, 3 and 9. The
+    # old records' rungs do not fit the new schedule: the rerun trains those
+    # candidates again, and no model trains past max_iter.
+    X, y = digits_600
+    out = tmp_path / "study"
+    three = {"learning_rate_init": PLANTED["learning_rate_init"][:3]}
+    compare(_estimator(), three, X, y, output_dir=out, verbose=False,
+            search="halving")
+    again = compare(_estimator(), PLANTED, X, y, output_dir=out, verbose=False,
+                    search="halving")
+    fresh = compare(_estimator(), PLANTED, X, y, output_dir=tmp_path / "fresh",
+                    verbose=False, search="halving")
+    assert max(len(h) for h in again.histories.values()) == 9
+    for record in _records(out).values():
+        epochs = [rung["epochs"] for rung in record["rungs"]]
+        assert epochs == [1, 3, 9][:len(epochs)]
+    pd.testing.assert_frame_equal(_scores(out), _scores(tmp_path / "fresh"))
+    assert again.best_params_ == fresh.best_params_

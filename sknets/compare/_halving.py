@@ -96,6 +96,39 @@ def survivors(records, names, rung, keep, metric):
             if records[name]["rungs"][rung]["status"] == DONE]
 
 
+def fits_schedule(record, schedule):
+    """Whether a record's rungs are the first rungs of ``schedule``.
+
+    A resumed study keeps a candidate's rungs only where each one trained
+    the epochs the schedule gives that rung; otherwise (the grid, factor or
+    max_iter changed) the candidate trains again from the first rung, so no
+    rung compares candidates trained for different epochs and no model
+    trains past ``max_iter``.
+
+    Parameters
+    ----------
+    record : dict
+        A candidate's record, with its ``rungs``.
+    schedule : list of (int, int)
+        ``halving_rungs``' rungs.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from sknets.compare._halving import fits_schedule
+    >>> record = {"rungs": [{"epochs": 3}, {"epochs": 9}]}
+    >>> fits_schedule(record, [(3, 3), (9, 1)]), fits_schedule(record, [(1, 9), (3, 3)])
+    (True, False)
+    """
+    rungs = record["rungs"]
+    return len(rungs) <= len(schedule) and all(
+        entry.get("epochs") == epochs
+        for entry, (epochs, _) in zip(rungs, schedule, strict=False))
+
+
 def _merge(record, previous, rung, epochs):
     # The record after a rung: this rung's scores, and the totals so far.
     entry = {"epochs": epochs, "status": record["status"],
@@ -142,9 +175,17 @@ def run_halving(folder, estimator, plan, study, *, factor=3, n_jobs=None,
     metric = study.refit
     names = plan.names
     params_of = dict(zip(names, plan.candidates, strict=True))
+    schedule = halving_rungs(len(names), estimator.max_iter, factor)
     records = {name: record for name, record in plan.records.items()
                if "rungs" in record}
-    schedule = halving_rungs(len(names), estimator.max_iter, factor)
+    stale = sorted(name for name, record in records.items()
+                   if not fits_schedule(record, schedule))
+    if stale and verbose:
+        print(f"{len(stale)} candidate(s) trained to another rung schedule (a "
+              "changed grid, factor or max_iter) train again from the first rung.",
+              flush=True)
+    for name in stale:
+        del records[name]
     progress = _Progress(sum(n for _, n in schedule), 0, study.folds, verbose)
     models = {}  # name -> the models of its last rung, in this process
     summary = []
