@@ -196,3 +196,79 @@ def test_compare_survives_a_killed_worker_by_resuming(tmp_path, capsys):
     finally:
         client.close()
         cluster.close()
+
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_halving_on_a_scheduler_completes_with_the_local_results(tmp_path,
+                                                                 small_digits):
+    # A real scheduler and worker processes, as `dask scheduler` and `dask
+    # worker` start them: every rung sends the study to the workers again,
+    # and the second rung's tasks lost their data when it went under the
+    # first rung's content-hashed key, which the scheduler was releasing.
+    import subprocess
+    import sys
+
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    common = ["--no-dashboard"]
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port",
+         str(port), *common], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "dask", "worker", address, "--nworkers", "2",
+         "--nthreads", "1", "--host", "127.0.0.1", *common],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with distributed.Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+        grid = "0.01,0.001,0.003,0.0001,0.0003,0.00001,0.00003,0.000001,0.000003"
+        args = ["compare", "--max-iter", "9", "--search", "halving", "--param",
+                f"learning_rate_init={grid}", "--quiet"]
+        status = main([*args, "--scheduler", address, "--output",
+                       str(tmp_path / "cluster")])
+        assert status == 0
+        assert main([*args, "--output", str(tmp_path / "local")]) == 0
+    finally:
+        for process in (worker, scheduler):
+            process.terminate()
+        for process in (worker, scheduler):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    remote = pd.read_csv(tmp_path / "cluster" / "results.csv")
+    local = pd.read_csv(tmp_path / "local" / "results.csv")
+    pd.testing.assert_frame_equal(remote.drop(columns=["fit_time"]),
+                                  local.drop(columns=["fit_time"]))
+
+
+def test_every_rung_sends_the_study_under_a_key_of_its_own(client, tmp_path,
+                                                           small_digits, monkeypatch):
+    # The cause of the lost dependencies above, checked on every run: each
+    # rung's scatter gets a new key, never the one the last rung released.
+    from sknets.compare import compare
+
+    X, _, y, _ = small_digits
+    keys, scatter = [], client.scatter
+
+    def recording(data, **kwargs):
+        futures = scatter(data, **kwargs)
+        keys.extend(f.key for f in futures)
+        return futures
+
+    monkeypatch.setattr(client, "scatter", recording)
+    grid = {"learning_rate_init": [1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 3e-6, 3e-5, 3e-4,
+                                   3e-3]}
+    est = MLPClassifierTorch((8,), max_iter=9, n_iter_no_change=100,
+                             random_state=0, device="cpu")
+    compare(est, grid, X, y, output_dir=tmp_path / "run", client=client, cv=3,
+            repeats=1, verbose=False, search="halving")
+    assert len(keys) == 3 and len(set(keys)) == 3

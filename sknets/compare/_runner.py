@@ -584,7 +584,11 @@ def execute(estimator, todo, study, finished, progress, *, n_jobs=None, client=N
     if client is not None:
         units = groups(estimator, todo, sum(client.nthreads().values()) or 1,
                        _n_features(study))
-        [data] = client.scatter([study])  # sent once, copied where needed
+        # Sent once per call, copied where needed, under a key of its own:
+        # the content-hashed key would be the previous call's (a halving
+        # rung's), which the scheduler may still be releasing, and the new
+        # tasks would then lose their data.
+        [data] = client.scatter([study], hash=False)
         futures = [client.submit(run_group, estimator, unit, data, pure=False,
                                  **options(unit)) for unit in units]
         from distributed import as_completed
