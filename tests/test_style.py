@@ -32,3 +32,40 @@ def test_files_are_replaced_in_one_place():
                     continue
                 offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def _sibling_imports(package):
+    # Each module of a package and the sibling modules it imports (at any
+    # depth of its code: an import inside a function counts too).
+    import ast
+
+    imports = {}
+    for path in Path(package).glob("*.py"):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                names.update([node.module] if node.module else
+                             [alias.name for alias in node.names])
+        imports[path.stem] = names - {"__init__"}
+    return imports
+
+
+def test_the_comparison_package_has_no_import_circle():
+    root = Path(__file__).resolve().parents[1] / "sknets" / "compare"
+    imports = _sibling_imports(root)
+    imports.pop("__init__")
+    done, visiting = set(), []
+
+    def visit(module):
+        assert module not in visiting, f"import circle: {visiting + [module]}"
+        if module in done or module not in imports:
+            return
+        visiting.append(module)
+        for other in sorted(imports[module]):
+            visit(other)
+        visiting.pop()
+        done.add(module)
+
+    for module in sorted(imports):
+        visit(module)
+    assert {"_compare", "_runner", "_halving", "_report", "_render"} <= done

@@ -7,15 +7,18 @@ figure and every candidate's model. Each finished candidate is saved as soon
 as it is done, so an interrupted run resumes where it stopped, and
 ``write_report`` renders the report again from the folder alone.
 
-The runner works in stages (``_runner``): plan, run, rank, refit the best,
-report. The run folder's files and their rules live in ``_folder``, the
-report's model in ``_report`` and its Markdown and HTML renderings in
-``_render``.
+``_compare.compare`` runs the stages of ``_runner`` (plan, run, rank, refit
+the best) with the search strategy of ``search=`` (``STRATEGIES``: ``grid``
+in ``_runner``, ``halving`` in ``_halving``), then the report. The run
+folder's files and their rules live in ``_folder``, the report's model in
+``_model``, its building in ``_report`` and its Markdown and HTML renderings
+in ``_render``. No module imports one that imports it.
 """
 
+from ._compare import ComparisonResult, compare
 from ._halving import halving_rungs
 from ._report import write_report
-from ._runner import ComparisonResult, candidate_name, compare
+from ._runner import candidate_name
 
 __all__ = ["ComparisonResult", "candidate_name", "compare", "halving_rungs",
            "write_report"]

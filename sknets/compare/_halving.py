@@ -19,13 +19,14 @@ their last rung.
 import math
 import warnings
 
+import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ..persistence import save
 from ._folder import load_run_model
-from ._runner import DONE, INTERRUPTED, _Progress, execute
+from ._runner import DONE, INTERRUPTED, Strategy, _grid_keys, _Progress, execute
 
-__all__ = ["halving_rungs", "run_halving"]
+__all__ = ["HALVING", "halving_rungs", "run_halving"]
 
 
 def _floor_log(value, factor):
@@ -276,3 +277,22 @@ def rung_table(records, names, metric):
         })
     return rows
 
+
+
+def _check(param_grid, factor=3):
+    # The options of search='halving', checked before anything is written.
+    if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or (
+            factor < 2):
+        raise ValueError(f"factor must be an int >= 2, got {factor!r}.")
+    if "max_iter" in _grid_keys(param_grid):
+        raise ValueError(
+            "search='halving' gives each rung its epochs, so max_iter cannot be in "
+            "the grid: set it on the estimator (the last rung's epochs) and take "
+            "it out of the grid.")
+
+
+def _protocol(factor=3):
+    return {"search": "halving", "factor": factor}
+
+
+HALVING = Strategy("halving", run=run_halving, check=_check, protocol=_protocol)

@@ -1,4 +1,4 @@
-"""Markdown and HTML renderings of a report model (``_report.Report``).
+"""Markdown and HTML renderings of a report model (``_model.Report``).
 
 Both walk the same sections and blocks; each escapes every string it is
 given, so class names and parameter values are shown as written.
@@ -8,7 +8,7 @@ import base64
 import html
 import re
 
-from ._report import Details, Image, Table
+from ._model import Details, Image, Table
 
 __all__ = ["escape_markdown", "render_html", "render_markdown"]
 

@@ -9,7 +9,6 @@ builds, renders and writes the files.
 
 import io
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,57 +20,11 @@ from ..persistence import _decode, _decode_array
 from ..plotting import _value_text
 from ._folder import RunFolder
 from ._halving import rung_table
+from ._model import Details, Image, Report, Section, Table
+from ._render import render_html, render_markdown
 from ._runner import DIVERGED, compare_records, n_splits, rank
 
 __all__ = ["Report", "build_report", "write_report"]
-
-
-# -- the model -------------------------------------------------------------------------
-
-
-@dataclass
-class Table:
-    """A table of formatted cells; ``numeric`` columns are right-aligned."""
-
-    columns: list
-    rows: list
-    numeric: list = None
-    wide: bool = False  # may scroll sideways (per-class tables)
-
-
-@dataclass
-class Image:
-    """A figure: its file name under figures/, its title and its PNG bytes."""
-
-    file: str
-    title: str
-    png: bytes
-
-
-@dataclass
-class Details:
-    """Blocks shown collapsed under a one-line summary."""
-
-    summary: str
-    blocks: list
-
-
-@dataclass
-class Section:
-    """A titled part of the report; blocks are str (a paragraph), list of str
-    (a bullet list), Table, Image or Details."""
-
-    id: str
-    title: str
-    blocks: list = field(default_factory=list)
-
-
-@dataclass
-class Report:
-    """A comparison's report, ready to render."""
-
-    title: str
-    sections: list
 
 
 # -- formatting by kind ----------------------------------------------------------------
@@ -628,7 +581,6 @@ def write_report(run_dir):
     for section in report.sections:
         for image in _images(section.blocks):
             folder.save_bytes(f"figures/{image.file}", image.png)
-    from ._render import render_html, render_markdown
 
     folder.save_text("report.md", render_markdown(report))
     folder.save_text("report.html", render_html(report))
