@@ -338,3 +338,68 @@ def test_a_changed_grid_retrains_rungs_that_do_not_fit_the_new_schedule(tmp_path
         assert epochs == [1, 3, 9][:len(epochs)]
     pd.testing.assert_frame_equal(_scores(out), _scores(tmp_path / "fresh"))
     assert again.best_params_ == fresh.best_params_
+
+
+_STUDY = """
+import sys
+import numpy as np
+from sklearn.datasets import load_digits
+from sknets import MLPClassifierTorch
+from sknets.compare import compare
+X, y = load_digits(return_X_y=True)
+grid = {"learning_rate_init": [1e-2, 1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4]}
+est = MLPClassifierTorch((16,), max_iter=9, n_iter_no_change=100, random_state=0,
+                         device="cpu")
+compare(est, grid, X[:600] / 16, y[:600], output_dir=sys.argv[1], cv=2, repeats=1,
+        verbose=False, search="halving")
+"""
+
+
+def _run_study(output):
+    namespace = {"__name__": "study"}
+    argv, sys.argv = sys.argv, ["study", str(output)]
+    try:
+        exec(_STUDY, namespace)  # noqa: S102 - the same study as the subprocess
+    finally:
+        sys.argv = argv
+
+
+def _n_files(folder):
+    return sum(1 for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    output = tmp_path_factory.mktemp("halving") / "whole"
+    _run_study(output)
+    return _scores(output), _n_files(output)
+
+
+@pytest.mark.parametrize("point", [0.1, 0.3, 0.5, 0.7, 0.9])
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+def test_halving_stopped_at_any_point_resumes_to_the_same_results(
+        tmp_path, uninterrupted, how, point):
+    # The study runs in a process of its own, stopped by Ctrl-C (SIGINT) or
+    # killed (SIGKILL) once its folder holds the given share of the files of
+    # a whole run: in a rung, between rungs, while saving, in the refit or
+    # the report. The rerun's results.csv is the uninterrupted run's.
+    import signal
+    import time
+
+    scores, n_total = uninterrupted
+    output = tmp_path / "study"
+    process = subprocess.Popen(
+        [sys.executable, "-c", _STUDY, str(output)], stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while (process.poll() is None and _n_files(output) < point * n_total
+           and time.monotonic() < deadline):
+        time.sleep(0.01)
+    process.send_signal(getattr(signal, how))
+    _, err = process.communicate(timeout=120)
+    assert process.returncode != 0, "the study ended before the signal"
+    if how == "SIGINT":
+        assert "KeyboardInterrupt" in err
+    _run_study(output)
+    pd.testing.assert_frame_equal(_scores(output), scores)
