@@ -11,6 +11,7 @@ from sklearn.datasets import load_digits
 
 from sknets import MLPClassifierTorch
 from sknets.compare import _halving, candidate_name, halving_rungs
+from sknets.compare._record import Record, Rung
 from sknets.training import fused
 
 # Nine learning rates; 0.01 is planted as the clear best on digits: the
@@ -271,8 +272,10 @@ def test_missing_rung_model_trains_its_candidate_again(tmp_path, monkeypatch,
 
 def _rungs(*scores):
     # A record whose rungs scored these means ('diverged' for None).
-    return {"rungs": [{"status": "diverged" if s is None else "done",
-                       "scores": {"accuracy": [s]}, "epochs": 3} for s in scores]}
+    rungs = [Rung(3, "diverged" if s is None else "done", {"accuracy": [s]})
+             for s in scores]
+    return Record("x", {}, rungs[-1].status, rungs[-1].scores, 1.0, [3], [[]],
+                  rungs=rungs)
 
 
 def test_nan_scores_rank_last_when_survivors_are_chosen():

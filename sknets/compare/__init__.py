@@ -17,8 +17,8 @@ in ``_render``. No module imports one that imports it.
 
 from ._compare import ComparisonResult, compare
 from ._halving import halving_rungs
+from ._record import candidate_name
 from ._report import write_report
-from ._runner import candidate_name
 
 __all__ = ["ComparisonResult", "candidate_name", "compare", "halving_rungs",
            "write_report"]

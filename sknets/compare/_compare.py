@@ -13,8 +13,8 @@ from ..persistence import _decode
 from . import _report
 from ._folder import RunFolder
 from ._halving import HALVING
+from ._record import DONE
 from ._runner import (
-    DONE,
     GRID,
     _is_int,
     compare_records,
@@ -221,7 +221,7 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
         if comparison is not None:
             folder.save_text("effects.csv", comparison.effects.to_csv(index=False))
         best_name = results.loc[0, "candidate"]
-        if work.records[best_name]["status"] != DONE:
+        if work.records[best_name].status != DONE:
             folder.save_json("run.json", {**run_record, "state": "diverged"})
             _report_or_warn(folder)
             raise ValueError(
@@ -237,9 +237,9 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
     records = work.records
     return ComparisonResult(
         results=results, refit=refit,
-        best_params_=_decode(records[best_name]["params"], "params"),
+        best_params_=_decode(records[best_name].params, "params"),
         best_estimator_=best, evaluation=evaluation,
-        histories={name: _decode(record["histories"][0], "history")
+        histories={name: _decode(record.histories[0], "history")
                    for name, record in records.items()},
         output_dir=folder.path, fitted=sorted(set(records) - set(work.reused)),
         reused=work.reused, comparison=comparison,

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from .._files import exclusive_lock, write_atomically
 from ..persistence import ModelFileError, load, save
+from ._record import DIVERGED, Record
 
 FORMAT = 2  # of the run folder; a folder of another format is not resumed
 
@@ -129,30 +130,32 @@ class RunFolder:
         return self.models / f"{name}.rung{rung}.fold{fold}.safetensors"
 
     def finished_record(self, name):
-        """The record of a finished candidate (or halving rung), or None.
+        """The ``Record`` of a finished candidate (or halving rung), or None.
 
-        A diverged candidate may have no model; any other needs its model,
-        and with successive halving every fold's model of its last rung.
+        A record the runner would not have written does not count
+        (``Record.from_json``). A diverged candidate may have no model; any
+        other needs its model, and with successive halving every fold's
+        model of its last rung.
         """
         try:
-            record = self.read_json(f"models/{name}.json")
+            record = Record.from_json(self.read_json(f"models/{name}.json"), name)
         except (OSError, ValueError):
             return None  # unreadable: trained again, and rewritten
-        if not _is_record(record, name):
+        if record is None:
             return None
-        if record["status"] != "diverged" and not self.model_path(name).exists():
+        if record.status != DIVERGED and not self.model_path(name).exists():
             return None
-        if "rungs" in record and record["status"] != "diverged" and not all(
-                self.rung_model_path(name, len(record["rungs"]) - 1, fold).exists()
-                for fold in range(len(record["epochs"]))):
+        if record.rungs is not None and record.status != DIVERGED and not all(
+                self.rung_model_path(name, record.depth - 1, fold).exists()
+                for fold in range(len(record.epochs))):
             return None
         return record
 
     def keep(self, record, model):
         """Save a finished candidate: its model first, then its record."""
         if model is not None:
-            save(model, self.model_path(record["name"]))
-        self.save_json(f"models/{record['name']}.json", record)
+            save(model, self.model_path(record.name))
+        self.save_json(f"models/{record.name}.json", record.to_json())
 
     def save_model(self, model, name, refit=False):
         save(model, self.model_path(name, refit))
@@ -197,42 +200,3 @@ def load_run_model(path, name):
                       "that candidate trains again")
         raise ModelFileError(f"The run folder's model file {path} is damaged "
                              f"({exc}); {remedy}.") from exc
-
-
-def _numbers(values):
-    return isinstance(values, list) and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-
-
-def _is_record(record, name):
-    """Whether ``record`` is a candidate record as the runner writes it.
-
-    A record that is not (edited, damaged) does not count as finished: the
-    candidate is trained again.
-    """
-    return (isinstance(record, dict) and record.get("name") == name
-            and record.get("status") in ("done", "diverged")
-            and isinstance(record.get("scores"), dict)
-            and all(_numbers(v) and v for v in record["scores"].values())
-            and len({len(v) for v in record["scores"].values()}) <= 1
-            and _numbers(record.get("epochs")) and record["epochs"]
-            and isinstance(record.get("histories"), list)
-            and len(record["histories"]) == len(record["epochs"])
-            and all(isinstance(h, list) for h in record["histories"])
-            and isinstance(record.get("fit_time"), (int, float))
-            and "params" in record
-            and ("rungs" not in record or _are_rungs(record["rungs"], record)))
-
-
-def _are_rungs(rungs, record):
-    # A halving record's rungs: one entry per rung reached, the last one the
-    # record's own status and scores.
-    return (isinstance(rungs, list) and bool(rungs)
-            and all(isinstance(r, dict) and isinstance(r.get("epochs"), int)
-                    and not isinstance(r.get("epochs"), bool)
-                    and r.get("status") in ("done", "diverged")
-                    and isinstance(r.get("scores"), dict)
-                    and all(_numbers(v) and v for v in r["scores"].values())
-                    for r in rungs)
-            and rungs[-1]["status"] == record["status"]
-            and rungs[-1]["scores"] == record["scores"])

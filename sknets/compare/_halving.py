@@ -10,7 +10,7 @@ its training instead of starting over, so a rung costs only its extra
 epochs.
 
 A candidate's record keeps its scores at every rung it reached
-(``record['rungs']``). Each rung's models are saved before its record, so an
+(``Record.rungs``). Each rung's models are saved before its record, so an
 interrupted run resumes where it stopped: candidates whose record shows the
 rung are not trained again, and survivors continue from the saved models of
 their last rung.
@@ -24,7 +24,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..persistence import save
 from ._folder import load_run_model
-from ._runner import DONE, INTERRUPTED, Strategy, _grid_keys, _Progress, execute
+from ._record import DONE, INTERRUPTED
+from ._runner import Strategy, _grid_keys, _Progress, execute
 
 __all__ = ["HALVING", "halving_rungs", "run_halving"]
 
@@ -79,10 +80,10 @@ def halving_rungs(n_candidates, max_iter, factor=3):
 def _rung_score(record, rung, metric):
     # A candidate's mean score at a rung; diverged candidates and NaN scores
     # rank last (sorted() and max() cannot order a NaN).
-    entry = record["rungs"][rung]
-    if entry["status"] != DONE:
+    entry = record.rungs[rung]
+    if entry.status != DONE:
         return -math.inf
-    values = entry["scores"][metric]
+    values = entry.scores[metric]
     mean = sum(values) / len(values)
     return -math.inf if math.isnan(mean) else mean
 
@@ -94,7 +95,7 @@ def survivors(records, names, rung, keep, metric):
     """
     ranked = sorted(names, key=lambda name: -_rung_score(records[name], rung, metric))
     return [name for name in ranked[:keep]
-            if records[name]["rungs"][rung]["status"] == DONE]
+            if records[name].rungs[rung].status == DONE]
 
 
 def fits_schedule(record, schedule):
@@ -108,7 +109,7 @@ def fits_schedule(record, schedule):
 
     Parameters
     ----------
-    record : dict
+    record : Record
         A candidate's record, with its ``rungs``.
     schedule : list of (int, int)
         ``halving_rungs``' rungs.
@@ -120,27 +121,16 @@ def fits_schedule(record, schedule):
     Examples
     --------
     >>> from sknets.compare._halving import fits_schedule
-    >>> record = {"rungs": [{"epochs": 3}, {"epochs": 9}]}
+    >>> from sknets.compare._record import Record, Rung
+    >>> record = Record("a", {}, "done", {}, 1.0, [9], [[]],
+    ...                 rungs=[Rung(3, "done", {}), Rung(9, "done", {})])
     >>> fits_schedule(record, [(3, 3), (9, 1)]), fits_schedule(record, [(1, 9), (3, 3)])
     (True, False)
     """
-    rungs = record["rungs"]
+    rungs = record.rungs
     return len(rungs) <= len(schedule) and all(
-        entry.get("epochs") == epochs
+        entry.epochs == epochs
         for entry, (epochs, _) in zip(rungs, schedule, strict=False))
-
-
-def _merge(record, previous, rung, epochs):
-    # The record after a rung: this rung's scores, and the totals so far.
-    entry = {"epochs": epochs, "status": record["status"],
-             "scores": record["scores"]}
-    if previous is None:
-        return {**record, "rungs": [entry]}
-    return {**record,
-            "fit_time": previous["fit_time"] + record["fit_time"],
-            "epochs": [a + b for a, b in zip(previous["epochs"], record["epochs"],
-                                             strict=True)],
-            "rungs": previous["rungs"][:rung] + [entry]}
 
 
 def _settle(model, estimator, epochs):
@@ -178,7 +168,7 @@ def run_halving(folder, estimator, plan, study, *, factor=3, n_jobs=None,
     params_of = dict(zip(names, plan.candidates, strict=True))
     schedule = halving_rungs(len(names), estimator.max_iter, factor)
     records = {name: record for name, record in plan.records.items()
-               if "rungs" in record}
+               if record.rungs is not None}
     stale = sorted(name for name, record in records.items()
                    if not fits_schedule(record, schedule))
     if stale and verbose:
@@ -195,7 +185,7 @@ def run_halving(folder, estimator, plan, study, *, factor=3, n_jobs=None,
         for rung, (epochs, _) in enumerate(schedule):
             before = schedule[rung - 1][0] if rung else 0
             todo = [name for name in entrants
-                    if name not in records or len(records[name]["rungs"]) <= rung]
+                    if name not in records or records[name].depth <= rung]
             progress.bar.update((len(entrants) - len(todo)) * study.folds)
             starts = None
             if rung:
@@ -204,17 +194,17 @@ def run_halving(folder, estimator, plan, study, *, factor=3, n_jobs=None,
                           for name in todo}
 
             def finished(record, fitted, rung=rung, epochs=epochs):
-                if record["status"] == INTERRUPTED:
+                if record.status == INTERRUPTED:
                     raise KeyboardInterrupt
-                name = record["name"]
-                record = _merge(record, records.get(name) if rung else None, rung,
-                                epochs)
-                if record["status"] == DONE:
+                name = record.name
+                record = record.after_rung(records.get(name) if rung else None,
+                                           rung, epochs)
+                if record.status == DONE:
                     for fold, model in enumerate(fitted):
                         save(_settle(model, estimator, epochs),
                              folder.rung_model_path(name, rung, fold))
                     models[name] = fitted
-                folder.keep(record, fitted[0] if record["status"] == DONE else None)
+                folder.keep(record, fitted[0] if record.status == DONE else None)
                 records[name] = record
                 progress.done()
 
@@ -262,17 +252,16 @@ def rung_table(records, names, metric):
         ``best_name``.
     """
     rows = []
-    depth = max((len(r["rungs"]) for r in records.values() if "rungs" in r),
-                default=0)
+    depth = max((r.depth for r in records.values()), default=0)
     for rung in range(depth):
         present = [n for n in names if n in records
-                   and len(records[n].get("rungs", ())) > rung]
+                   and records[n].depth > rung]
         scores = {n: _rung_score(records[n], rung, metric) for n in present}
         best_name = max(present, key=lambda n: scores[n])
         rows.append({
-            "epochs": records[present[0]]["rungs"][rung]["epochs"],
+            "epochs": records[present[0]].rungs[rung].epochs,
             "candidates": len(present),
-            "kept": sum(len(records[n]["rungs"]) > rung + 1 for n in present),
+            "kept": sum(records[n].depth > rung + 1 for n in present),
             "best": scores[best_name], "best_name": best_name,
         })
     return rows

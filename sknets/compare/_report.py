@@ -21,8 +21,9 @@ from ..plotting import _value_text
 from ._folder import RunFolder
 from ._halving import rung_table
 from ._model import Details, Image, Report, Section, Table
+from ._record import DIVERGED
 from ._render import render_html, render_markdown
-from ._runner import DIVERGED, compare_records, n_splits, rank
+from ._runner import compare_records, n_splits, rank
 
 __all__ = ["Report", "build_report", "write_report"]
 
@@ -232,7 +233,7 @@ def _still_improving(run, records, name):
     record = records[name]
     entries = {entry["name"]: i for i, entry in enumerate(run["candidates"])}
     budgets = run.get("max_iter")
-    histories = [_decode(h, "history") for h in record["histories"] if h]
+    histories = [_decode(h, "history") for h in record.histories if h]
     if not histories:
         return None
     if run["protocol"]["cv"] == "holdout":
@@ -360,7 +361,7 @@ def _rungs(records, run, params_of, metric, folds):
              _count(row["kept"]), _score(row["best"]),
              _params_text(params_of[row["best_name"]])]
             for i, row in enumerate(table)]
-    trained = sum(sum(record["epochs"]) for record in records.values())
+    trained = sum(sum(record.epochs) for record in records.values())
     full = len(names) * folds * (table[-1]["epochs"] if table else 0)
     fits = "fits" if folds == 1 else f"fits ({folds} per candidate)"
     return [
@@ -422,7 +423,7 @@ def _curves(frame, records, lead, folds):
     histories, colour_by = {}, {}
     for _, row in frame.iterrows():
         record = records[row["candidate"]]
-        runs = [_decode(h, "history") for h in record["histories"] if h]
+        runs = [_decode(h, "history") for h in record.histories if h]
         if not runs:
             continue
         histories[row["candidate"]] = runs
@@ -487,7 +488,7 @@ def _best_model(folder, evaluation, gallery, names, best_name, records, run):
                                  images, evaluation.y_true[chosen],
                                  evaluation.y_pred[chosen], class_names=names,
                                  classes=classes)))
-    history = records[best_name]["histories"][0]
+    history = records[best_name].histories[0]
     if history:
         blocks.append(Details("The best candidate's training, epoch by epoch",
                               [_history_table(_decode(history, "history"))]))
@@ -543,8 +544,8 @@ def _candidates(frame, records, params_of):
         name = row["candidate"]
         record = records[name]
         inner = [f"Parameters: {_params_text(params_of[name])}.",
-                 f"Status: {record['status']}; file name {name}."]
-        history = record["histories"][0] if record["histories"] else []
+                 f"Status: {record.status}; file name {name}."]
+        history = record.histories[0] if record.histories else []
         if history:
             inner.append(_history_table(_decode(history, "history")))
         blocks.append(Details(f"#{i + 1}: {_params_text(params_of[name])}", inner))

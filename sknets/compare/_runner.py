@@ -10,7 +10,6 @@ folder alone (``sknets report``).
 import hashlib
 import json
 import math
-import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -42,52 +41,11 @@ from ..persistence import _decode, _encode, _encode_array
 from ..plotting import gallery_indices
 from ..training import NoFiniteWeightsError
 from ._folder import FORMAT
+from ._record import DIVERGED, DONE, INTERRUPTED, Record, candidate_name
 
 __all__ = ["GRID", "Strategy", "candidate_name", "execute", "make_study", "plan",
            "rank", "run"]
 
-DIVERGED, DONE, INTERRUPTED = "diverged", "done", "interrupted"
-
-
-# -- names -----------------------------------------------------------------------------
-
-
-def _value_label(value):
-    if isinstance(value, tuple):
-        return "-".join(_value_label(v) for v in value) or "none"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def candidate_name(params):
-    """A unique file name for a candidate: readable, then a hash of its values.
-
-    Parameters
-    ----------
-    params : dict
-        The candidate's parameters.
-
-    Returns
-    -------
-    name : str
-        ``name=value`` pairs joined by ``__`` (cut to 90 characters), then
-        ``__`` and 8 hex digits of a hash of the exact parameters, so that
-        candidates that print alike (``0.01234567`` and ``0.01234568``,
-        ``((8, (3, 3)),)`` and ``((8, 3, 3),)``) never share a name.
-
-    Examples
-    --------
-    >>> from sknets.compare import candidate_name
-    >>> candidate_name({"hidden_layer_sizes": (128, 64), "learning_rate_init": 0.01})
-    'hidden_layer_sizes=128-64__learning_rate_init=0.01__f1e98a62'
-    """
-    text = "__".join(f"{key}={_value_label(value)}"
-                     for key, value in sorted(params.items()))
-    text = re.sub(r"[^A-Za-z0-9=._+-]+", "-", text)[:90] or "default"
-    exact = json.dumps(_encode(dict(sorted(params.items())), "params"),
-                       sort_keys=True)
-    return f"{text}__{hashlib.sha256(exact.encode()).hexdigest()[:8]}"
 
 
 # -- the study: data and protocol ------------------------------------------------------
@@ -329,7 +287,7 @@ def plan(folder, estimator, param_grid, study):
     metrics = set(study.scoring)
     for name, params in zip(names, candidates, strict=True):
         record = folder.finished_record(name)
-        if record is None or not metrics <= set(record["scores"]):
+        if record is None or not metrics <= set(record.scores):
             result.todo.append(params)
         else:
             result.records[name] = record
@@ -431,25 +389,6 @@ def _splits(study):
     return list(splitter.split(study.X, study.y))
 
 
-def _record(params, outcomes, scoring):
-    """A candidate's record from the outcomes of its fits (one per fold)."""
-    statuses = {outcome.status for outcome in outcomes}
-    status = next(s for s in (INTERRUPTED, DIVERGED, DONE) if s in statuses)
-    scores = {}  # an interrupted candidate is never saved, nor scored
-    if status != INTERRUPTED:
-        scores = {metric: [math.nan if status == DIVERGED else float(o.scores[metric])
-                           for o in outcomes] for metric in scoring}
-    models = [outcome.model for outcome in outcomes]
-    return {
-        "name": candidate_name(params), "params": _encode(params, "params"),
-        "status": status, "scores": scores,
-        "fit_time": float(sum(outcome.fit_time for outcome in outcomes)),
-        "epochs": [0 if m is None else int(m.n_iter_) for m in models],
-        "histories": [[] if m is None else _encode(m.history_, "history")
-                      for m in models],
-    }
-
-
 def run_group(estimator, group, study, *, epochs=None, starts=None):
     """Fit and score a group of candidates, trained together where they fuse.
 
@@ -513,7 +452,8 @@ def run_group(estimator, group, study, *, epochs=None, starts=None):
                                    study.scoring, validation=holdout,
                                    sample_weight=w_val))
     n = len(splits)
-    return [(_record(params, outcomes[c * n:(c + 1) * n], study.scoring),
+    return [(Record.from_outcomes(params, outcomes[c * n:(c + 1) * n],
+                                  study.scoring),
              [outcome.model for outcome in outcomes[c * n:(c + 1) * n]])
             for c, params in enumerate(group)]
 
@@ -556,10 +496,10 @@ class _Progress:
 
 
 def _finished(folder, plan, record, models, progress):
-    if record["status"] == INTERRUPTED:
+    if record.status == INTERRUPTED:
         raise KeyboardInterrupt
-    folder.keep(record, models[0] if record["status"] == DONE else None)
-    plan.records[record["name"]] = record
+    folder.keep(record, models[0] if record.status == DONE else None)
+    plan.records[record.name] = record
     progress.done()
 
 
@@ -721,11 +661,11 @@ def compare_records(run_record, records, alpha=0.05):
     metric = protocol["refit"]
     entries = [entry for entry in run_record["candidates"] if entry["name"] in records]
     if "search" in protocol and protocol["search"] == "halving" and entries:
-        last = max(len(records[e["name"]].get("rungs", [])) for e in entries)
+        last = max(records[e["name"]].depth for e in entries)
         entries = [e for e in entries
-                   if len(records[e["name"]].get("rungs", [])) == last]
+                   if records[e["name"]].depth == last]
     params = [_decode(entry["params"], "params") for entry in entries]
-    scores = [records[entry["name"]]["scores"].get(metric) for entry in entries]
+    scores = [records[entry["name"]].scores.get(metric) for entry in entries]
     width = n_splits(protocol)
     scores = np.array([s if s is not None and len(s) == width else [math.nan] * width
                        for s in scores], dtype=float).reshape(len(entries), width)
@@ -780,18 +720,18 @@ def rank(run_record, records, comparison=None):
         if record is None:
             continue
         row = {"candidate": entry["name"], **_decode(entry["row"], "params"),
-               "status": record["status"]}
+               "status": record.status}
         for metric in metrics:
-            values = np.asarray(record["scores"][metric], dtype=float)
+            values = np.asarray(record.scores[metric], dtype=float)
             row[f"mean_{metric}"] = float(np.mean(values))
             row[f"std_{metric}"] = math.nan if one_split else float(np.std(values))
         low, high, tied = intervals.get(entry["name"], (math.nan, math.nan, False))
         row.update(ci_low=low, ci_high=high, tied_with_best=tied)
-        row["fit_time"] = record["fit_time"]
-        epochs = float(np.mean(record["epochs"]))
+        row["fit_time"] = record.fit_time
+        epochs = float(np.mean(record.epochs))
         row["epochs"] = int(epochs) if epochs.is_integer() else epochs
-        if "rungs" in record:
-            row["rung"] = len(record["rungs"])
+        if record.rungs is not None:
+            row["rung"] = record.depth
         rows.append(row)
     frame = pd.DataFrame(rows)
     if len(frame):
@@ -833,7 +773,7 @@ def refit_best(folder, estimator, plan, study, best_name, *, save_all=False):
     else:
         done = folder.read_json("best.json") or {}
         refit_names = [name for name in plan.names
-                       if plan.records[name]["status"] == DONE] if save_all else []
+                       if plan.records[name].status == DONE] if save_all else []
         for name in refit_names:
             if not folder.model_path(name, refit=True).exists():
                 folder.save_model(_refit(estimator, by_name[name], study), name,
