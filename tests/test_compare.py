@@ -625,7 +625,7 @@ def test_sample_weights_train_and_score_every_candidate(tmp_path, digits_600):
     # validation scores are weighted; other weights are another study.
     from sklearn.metrics import accuracy_score
 
-    from sknets.compare._runner import make_study
+    from sknets.compare._study import make_study
 
     X, y = digits_600
     w = np.random.RandomState(0).randint(0, 3, len(y)).astype(float)

@@ -87,7 +87,7 @@ def test_halving_survivor_equals_its_warm_started_separate_fit(tmp_path,
     X, y = digits_600
     result = compare(_estimator(), PLANTED, X, y, output_dir=tmp_path,
                      verbose=False, search="halving")
-    from sknets.compare._runner import make_study
+    from sknets.compare._study import make_study
 
     study = make_study(X, y, None, None, cv="holdout", scoring=None,
                        refit="f1_macro", test_size=0.2, validation_size=0.2,

@@ -16,16 +16,15 @@ from ._halving import HALVING
 from ._record import DONE
 from ._runner import (
     GRID,
-    _is_int,
     compare_records,
     estimate_seconds,
     evaluate_best,
-    make_study,
     plan,
     plan_text,
     rank,
     refit_best,
 )
+from ._study import _is_int, make_study
 
 __all__ = ["STRATEGIES", "ComparisonResult", "compare"]
 

@@ -23,9 +23,10 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ..persistence import save
+from ._dispatch import _Progress, execute
 from ._folder import load_run_model
 from ._record import DONE, INTERRUPTED
-from ._runner import Strategy, _grid_keys, _Progress, execute
+from ._runner import Strategy, _grid_keys
 
 __all__ = ["HALVING", "halving_rungs", "run_halving"]
 

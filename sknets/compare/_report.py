@@ -23,7 +23,8 @@ from ._halving import rung_table
 from ._model import Details, Image, Report, Section, Table
 from ._record import DIVERGED
 from ._render import render_html, render_markdown
-from ._runner import compare_records, n_splits, rank
+from ._runner import compare_records, rank
+from ._study import n_splits
 
 __all__ = ["Report", "build_report", "write_report"]
 

@@ -1,5 +1,9 @@
 """The comparison runner's stages: plan, run, rank, refit the best.
 
+The study (data, splits, fingerprint) is ``_study``'s, the dispatch of
+groups of candidates ``_dispatch``'s and the record ``_record``'s; this
+module holds the stages that use them, and the grid strategy.
+
 ``_compare.compare`` calls them in that order (the report last), as
 scikit-learn's ``BaseSearchCV.fit`` does its own. Each stage reads and
 writes the run folder (``RunFolder``), so a run interrupted in any stage
@@ -7,8 +11,6 @@ resumes in a later call, and the report can be rendered again from the
 folder alone (``sknets report``).
 """
 
-import hashlib
-import json
 import math
 import time
 import warnings
@@ -16,189 +18,36 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
-from sklearn import config_context
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning, UndefinedMetricWarning
-from sklearn.metrics import check_scoring
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import (
     ParameterGrid,
-    RepeatedStratifiedKFold,
-    StratifiedKFold,
-    train_test_split,
 )
-from sklearn.utils.validation import _check_sample_weight
-from tqdm.auto import tqdm
 
-from ..metrics import evaluate, make_scoring, parameter_rows
+from ..metrics import evaluate, parameter_rows
 from ..model_selection._comparison import (
     bootstrap_interval,
     comparison_from_scores,
     wilson_interval,
 )
-from ..model_selection._search import _params_key, _units, fit_cost, fit_on_folds
+from ..model_selection._search import fit_cost
 from ..persistence import _decode, _encode, _encode_array
 from ..plotting import gallery_indices
-from ..training import NoFiniteWeightsError
+from ._dispatch import _Progress, execute
 from ._folder import FORMAT
-from ._record import DIVERGED, DONE, INTERRUPTED, Record, candidate_name
+from ._record import DONE, INTERRUPTED, candidate_name
+from ._study import (
+    _fingerprint,
+    _n_features,
+    _n_fit,
+    _n_val,
+    n_splits,
+    split_ratio,
+)
 
-__all__ = ["GRID", "Strategy", "candidate_name", "execute", "make_study", "plan",
-           "rank", "run"]
+__all__ = ["GRID", "Strategy", "compare_records", "evaluate_best", "plan", "rank",
+           "refit_best", "run"]
 
-
-
-# -- the study: data and protocol ------------------------------------------------------
-
-
-@dataclass
-class Study:
-    """What a run compares on: the data splits, the protocol and the metrics."""
-
-    X: np.ndarray  # the training part (cv=K: all of it, split into folds)
-    y: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-    X_val: np.ndarray | None  # holdout: the validation split of X
-    y_val: np.ndarray | None
-    protocol: dict
-    scoring: dict
-    classes: np.ndarray
-    class_names: list | None = None
-    data_summary: list | None = None  # lines saying what data was read
-    sample_weight: np.ndarray | None = None  # of the rows of X
-    sample_weight_val: np.ndarray | None = None  # of the rows of X_val
-
-    @property
-    def folds(self):
-        """Splits per candidate: 1 with 'holdout', else cv x repeats."""
-        return n_splits(self.protocol)
-
-    @property
-    def refit(self):
-        return self.protocol["refit"]
-
-
-def _split(X, y, w, size, random_state):
-    # A stratified split of X, y and their weights (when there are any).
-    arrays = (X, y) if w is None else (X, y, w)
-    parts = train_test_split(*arrays, test_size=size, stratify=y,
-                             random_state=random_state)
-    if w is None:
-        parts += [None, None]
-    X, X_out, y, y_out, w, w_out = parts
-    return X, X_out, y, y_out, w, w_out
-
-
-def n_splits(protocol):
-    """Validation scores per candidate under a protocol (run.json's)."""
-    if protocol["cv"] == "holdout":
-        return 1
-    return protocol["cv"] * protocol.get("repeats", 1)
-
-
-def split_ratio(protocol):
-    """n_test / n_train of a protocol's splits (None for one holdout split)."""
-    return None if protocol["cv"] == "holdout" else 1 / (protocol["cv"] - 1)
-
-
-def _is_int(value, low):
-    return (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-            and value >= low)
-
-
-def _check_test_data(X, y, X_test, y_test):
-    # The test data against the training data, before anything trains: a
-    # mismatch found at evaluation would cost the whole run.
-    if y_test is None:
-        raise ValueError("X_test is given without y_test; give both, or neither "
-                         "to split a test set off X.")
-    X_test, y_test = np.asarray(X_test), np.asarray(y_test)
-    if X_test.ndim < 2 or y_test.ndim != 1:
-        raise ValueError(f"X_test must have one row per sample and y_test one "
-                         f"label per row; got shapes {X_test.shape} and "
-                         f"{y_test.shape}.")
-    if len(X_test) != len(y_test):
-        raise ValueError(f"X_test has {len(X_test)} rows but y_test has "
-                         f"{len(y_test)} labels; they must match.")
-    width, test_width = int(np.prod(X.shape[1:])), int(np.prod(X_test.shape[1:]))
-    if width != test_width:
-        raise ValueError(f"X_test has {test_width} values per row (shape "
-                         f"{X_test.shape}) but the training data X has {width} "
-                         f"(shape {X.shape}): the test data must have the "
-                         "training data's features.")
-    unseen = sorted(set(np.unique(y_test).tolist()) - set(np.unique(y).tolist()),
-                    key=str)
-    if unseen:
-        raise ValueError(f"y_test has label(s) {unseen[:10]} that the training "
-                         "labels y do not have: a classifier cannot predict them. "
-                         "Give test data of the training classes.")
-
-
-def make_study(X, y, X_test, y_test, *, cv, scoring, refit, test_size,
-               validation_size, random_state, class_names, data_summary=None,
-               sample_weight=None, repeats=1):
-    """Split the data as the protocol says and check the protocol's values."""
-    if cv != "holdout" and not _is_int(cv, 2):
-        raise ValueError(f"cv must be 'holdout' or an int >= 2, got {cv!r}.")
-    if not _is_int(repeats, 1):
-        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}.")
-    if cv == "holdout" and repeats != 1:
-        raise ValueError("repeats > 1 needs cv=K (repeated K-fold); 'holdout' is "
-                         "one split. Set cv=5, or repeats=1.")
-    X, y = np.asarray(X), np.asarray(y)
-    w = None
-    if sample_weight is not None:
-        w = _check_sample_weight(sample_weight, np.arange(len(y)),
-                                 ensure_non_negative=True)
-    if X_test is None:
-        if y_test is not None:
-            raise ValueError("y_test is given without X_test; give both, or "
-                             "neither to split a test set off X.")
-        X, X_test, y, y_test, w, _ = _split(X, y, w, test_size, random_state)
-    else:
-        _check_test_data(X, y, X_test, y_test)
-    X_test, y_test = np.asarray(X_test), np.asarray(y_test)
-    classes = np.unique(y)
-    scoring = make_scoring(classes) if scoring is None else dict(scoring)
-    if refit not in scoring:
-        raise ValueError(f"refit={refit!r} is not one of the metrics {list(scoring)}.")
-    X_val = y_val = w_val = None
-    if cv == "holdout":
-        X, X_val, y, y_val, w, w_val = _split(X, y, w, validation_size,
-                                              random_state)
-    protocol = {"cv": cv, "validation_size": validation_size,
-                "random_state": random_state, "refit": refit,
-                "metrics": list(scoring)}
-    if repeats > 1:  # kept out otherwise: a K-fold run's folder stays the same
-        protocol["repeats"] = repeats
-    return Study(X, y, X_test, y_test, X_val, y_val, protocol, scoring, classes,
-                 None if class_names is None else [str(n) for n in class_names],
-                 None if data_summary is None else [str(s) for s in data_summary],
-                 w, w_val)
-
-
-def _fingerprint(estimator, study):
-    digest = hashlib.sha256(f"sknets-compare-{FORMAT}".encode())
-    arrays = (study.X, study.y, study.X_test, study.y_test)
-    if study.X_val is not None:
-        arrays += (study.X_val, study.y_val)
-    if study.sample_weight is not None:  # other weights are another study
-        arrays += (study.sample_weight,) + (
-            () if study.sample_weight_val is None else (study.sample_weight_val,))
-    for array in arrays:
-        array = np.ascontiguousarray(array)
-        digest.update(str((array.shape, array.dtype.str)).encode())
-        digest.update(array.tobytes() if array.dtype.kind != "O"
-                      else repr(array.tolist()).encode())
-    digest.update(type(estimator).__name__.encode())
-    digest.update(json.dumps(_encode(estimator.get_params(), "estimator"),
-                             sort_keys=True).encode())
-    # The metrics are left out: a rerun with other scorers refits only the
-    # candidates whose records lack one of them (see plan).
-    protocol = {k: v for k, v in study.protocol.items() if k != "metrics"}
-    digest.update(json.dumps(protocol, sort_keys=True).encode())
-    return digest.hexdigest()
 
 
 # -- stage 1: plan ---------------------------------------------------------------------
@@ -295,20 +144,6 @@ def plan(folder, estimator, param_grid, study):
     return result
 
 
-def _n_fit(study):
-    # The rows each candidate's model trains on (a fold's training part).
-    if study.protocol["cv"] == "holdout":
-        return int(len(study.y))
-    return int(len(study.y) - len(study.y) // study.protocol["cv"])
-
-
-def _n_val(study):
-    # The rows each validation score is computed on.
-    if study.protocol["cv"] == "holdout":
-        return int(len(study.y_val))
-    return int(len(study.y) // study.protocol["cv"])
-
-
 def _max_iter(estimator, candidates):
     # Each candidate's epoch budget, to tell a fit that stopped from one that
     # ran out of epochs.
@@ -327,231 +162,12 @@ def _grid_keys(param_grid):
 # -- stage 2: run ----------------------------------------------------------------------
 
 
-def _status(model):
-    if model.interrupted_:
-        return INTERRUPTED
-    if any(row.get("diverged") for row in model.history_):
-        return DIVERGED
-    return DONE
-
-
-@dataclass
-class _Outcome:
-    """One fit of a candidate (one fold with cv=K)."""
-
-    status: str
-    model: object  # None when no weights predict (NoFiniteWeightsError)
-    scores: dict | None  # None unless status is 'done'
-    fit_time: float
-
-
-def _score(model, error, fit_time, X_val, y_val, scoring, *, validation,
-           sample_weight=None):
-    """The outcome of one finished fit: its status and, when done, its scores.
-
-    With ``sample_weight`` (of the rows of X_val) every scorer weights its
-    score by it.
-    """
-    if isinstance(error, NoFiniteWeightsError):
-        return _Outcome(DIVERGED, None, None, fit_time)
-    if error is not None:
-        raise error
-    status = _status(model)
-    # With validation data the monitor has checked the kept weights' outputs
-    # on it (a non-finite validation loss is divergence); a fold's model is
-    # checked here. Weights that predict NaN are never scored.
-    if status == DONE and not validation and not np.isfinite(
-            model.predict_proba(X_val)).all():
-        status = DIVERGED
-    scores = None
-    if status == DONE:
-        weights = {} if sample_weight is None else {"sample_weight": sample_weight}
-        # The weights go to every scorer, whether or not metadata routing is
-        # on: the study asks for weighted scores.
-        with warnings.catch_warnings(), config_context(
-                enable_metadata_routing=False):
-            warnings.simplefilter("ignore", UndefinedMetricWarning)
-            scores = check_scoring(model, scoring=scoring)(model, X_val, y_val,
-                                                           **weights)
-    return _Outcome(status, model, scores, fit_time)
-
-
-def _splits(study):
-    protocol = study.protocol
-    if protocol["cv"] == "holdout":
-        return [(np.arange(len(study.y)), None)]
-    repeats = protocol.get("repeats", 1)
-    splitter = (StratifiedKFold(protocol["cv"], shuffle=True,
-                                random_state=protocol["random_state"])
-                if repeats == 1 else
-                RepeatedStratifiedKFold(n_splits=protocol["cv"], n_repeats=repeats,
-                                        random_state=protocol["random_state"]))
-    return list(splitter.split(study.X, study.y))
-
-
-def run_group(estimator, group, study, *, epochs=None, starts=None):
-    """Fit and score a group of candidates, trained together where they fuse.
-
-    Runs wherever it is sent (a worker process, a Dask worker on another
-    machine); the caller saves what it returns, so workers need no shared
-    file system. Each candidate's fits (one per fold with cv=K; one on the
-    training part, scored on the validation split, with 'holdout') are the
-    members of ``fit_on_folds``: candidates whose parameters differ only in
-    stackable values train as one stacked network.
-
-    Parameters
-    ----------
-    estimator : estimator
-        The base estimator.
-    group : list of dict
-        The candidates' parameters.
-    study : Study
-        The data and protocol.
-    epochs : int or None, default=None
-        Epochs of these fits (a successive-halving rung); None means each
-        candidate's ``max_iter``.
-    starts : dict or None, default=None
-        By candidate name, its fitted models (one per fold) to continue for
-        ``epochs`` more epochs, as a warm-start ``fit`` continues; None
-        starts every fit from scratch.
-
-    Returns
-    -------
-    results : list of (record, models)
-        Per candidate: its record, whose status is 'done', 'diverged' (its
-        scores are NaN: it ranks last) or 'interrupted' (never saved), and
-        its models, one per fold (None where a fit left no model).
-    """
-    holdout = study.protocol["cv"] == "holdout"
-    splits = _splits(study)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        if starts is None:
-            extra = {} if epochs is None else {"max_iter": epochs}
-            members = [clone(estimator).set_params(**params, **extra)
-                       for params in group for _ in splits]
-        else:
-            members = [model.set_params(warm_start=True, max_iter=epochs)
-                       for params in group
-                       for model in starts[candidate_name(params)]]
-        fitted = fit_on_folds(
-            members, study.X, study.y, [train for _ in group for train, _ in splits],
-            validation_data=((study.X_val, study.y_val) if study.sample_weight_val
-                             is None else (study.X_val, study.y_val,
-                                           study.sample_weight_val))
-            if holdout else None,
-            sample_weight=study.sample_weight)
-        outcomes = []
-        w = study.sample_weight
-        for k, (model, error, fit_time) in enumerate(fitted):
-            test = splits[k % len(splits)][1]
-            X_val, y_val, w_val = ((study.X_val, study.y_val, study.sample_weight_val)
-                                   if holdout else (study.X[test], study.y[test],
-                                                    None if w is None else w[test]))
-            outcomes.append(_score(model, error, fit_time, X_val, y_val,
-                                   study.scoring, validation=holdout,
-                                   sample_weight=w_val))
-    n = len(splits)
-    return [(Record.from_outcomes(params, outcomes[c * n:(c + 1) * n],
-                                  study.scoring),
-             [outcome.model for outcome in outcomes[c * n:(c + 1) * n]])
-            for c, params in enumerate(group)]
-
-
-def groups(estimator, candidates, n_units=1, n_features=1):
-    """The candidates in groups that train together, as ``run_group`` takes them.
-
-    Candidates whose parameters differ only in stackable values
-    (``sknets.training.params.STACKABLE_PARAMS``) form one group; with
-    ``n_units`` > 1 workers the costliest groups are cut until the work is
-    shared out evenly (``fit_cost`` on ``n_features`` columns).
-    """
-    by_key, cost = {}, {}
-    for params in candidates:
-        member = clone(estimator).set_params(**params)
-        by_key.setdefault(_params_key(member), []).append(params)
-        cost[id(params)] = fit_cost(member, n_features)
-    return _units(by_key, n_units, cost=lambda params: cost[id(params)])
-
-
-class _Progress:
-    """A tqdm bar over the fits of a run, shown only when asked for."""
-
-    def __init__(self, total, done, folds, verbose):
-        self.folds = folds
-        self.bar = tqdm(total=total * folds, initial=done * folds,
-                        disable=not verbose, unit="fit",
-                        desc="fits" if folds == 1 else
-                        f"fits ({folds} folds per candidate)")
-
-    def start(self, group):
-        self.bar.set_postfix_str(f"training {len(group) * self.folds} fit(s) "
-                                 "together")
-
-    def done(self):
-        self.bar.update(self.folds)
-
-    def close(self):
-        self.bar.close()
-
-
 def _finished(folder, plan, record, models, progress):
     if record.status == INTERRUPTED:
         raise KeyboardInterrupt
     folder.keep(record, models[0] if record.status == DONE else None)
     plan.records[record.name] = record
     progress.done()
-
-
-def _n_features(study):
-    return int(np.prod(study.X.shape[1:])) if study.X.ndim > 1 else 1
-
-
-def execute(estimator, todo, study, finished, progress, *, n_jobs=None, client=None,
-            epochs=None, starts=None):
-    """Fit the candidates ``todo`` in groups, calling ``finished`` on each.
-
-    One group at a time in this process, ``n_jobs`` groups at a time through
-    joblib, or all groups at once on a dask.distributed ``client``'s
-    workers; ``finished(record, models)`` runs here, in this process, as
-    each group ends. ``epochs`` and ``starts`` are ``run_group``'s.
-    """
-    def options(unit):
-        return {"epochs": epochs, "starts": None if starts is None else
-                {candidate_name(p): starts[candidate_name(p)] for p in unit}}
-
-    if not todo:
-        return
-    if client is not None:
-        units = groups(estimator, todo, sum(client.nthreads().values()) or 1,
-                       _n_features(study))
-        # Sent once per call, copied where needed, under a key of its own:
-        # the content-hashed key would be the previous call's (a halving
-        # rung's), which the scheduler may still be releasing, and the new
-        # tasks would then lose their data.
-        [data] = client.scatter([study], hash=False)
-        futures = [client.submit(run_group, estimator, unit, data, pure=False,
-                                 **options(unit)) for unit in units]
-        from distributed import as_completed
-
-        for future in as_completed(futures):
-            for record, models in future.result():
-                finished(record, models)
-    elif n_jobs not in (None, 1):
-        from joblib import effective_n_jobs
-
-        units = groups(estimator, todo, effective_n_jobs(n_jobs), _n_features(study))
-        jobs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            delayed(run_group)(estimator, unit, study, **options(unit))
-            for unit in units)
-        for results in jobs:
-            for record, models in results:
-                finished(record, models)
-    else:
-        for unit in groups(estimator, todo):
-            progress.start(unit)
-            for record, models in run_group(estimator, unit, study, **options(unit)):
-                finished(record, models)
 
 
 def run(folder, estimator, plan, study, *, n_jobs=None, client=None, verbose=True):
