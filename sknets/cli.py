@@ -37,6 +37,39 @@ DEFAULT_GRIDS = {
     "cnn": {"conv_layers": [((16, 3),), ((16, 3), (32, 3))],
             "learning_rate_init": [1e-3, 1e-2]},
 }
+# Every setting of a study and its default: the command line, a --config
+# TOML file and the help text all read them here.
+DEFAULTS = {"model": "mlp", "dataset": "digits", "param": None, "cv": 5,
+            "repeats": None, "test_size": 0.2, "n_jobs": None, "output": None,
+            "max_iter": 60, "random_state": 0, "device": "auto", "scheduler": None,
+            "search": "grid", "factor": 3}
+
+
+def _grid_text(grid):
+    return " x ".join(f"{name} in {values}" for name, values in grid.items())
+
+
+EPILOG = f"""\
+Without --param, the default grid of each model is compared:
+  mlp: {_grid_text(DEFAULT_GRIDS["mlp"])}
+  cnn: {_grid_text(DEFAULT_GRIDS["cnn"])}
+With --param (or a [params] table), the grid is exactly the parameters given.
+
+--config reads the same settings from a TOML file; command-line options
+override it. For example, study.toml:
+
+  model = "mlp"
+  dataset = "digits"
+  max_iter = 30
+  cv = 5
+  output = "runs/lr-study"
+  [params]
+  learning_rate_init = [0.01, 0.001]
+  hidden_layer_sizes = [[64], [128, 64]]
+
+  sknets compare --config study.toml
+"""
+
 SYNTAX = ("--param NAME=V1,V2,... with Python literals or bare words, e.g. "
           "learning_rate_init=0.01,0.001 or loss=cross_entropy,mse; separate "
           "values that contain commas with ';', e.g. "
@@ -174,9 +207,13 @@ def _parser():
         "compare", help="compare a grid of configurations and write a report",
         description="Train every candidate of a grid, pick the best by validation "
                     "macro-F1, test it, and write results.csv, report.html, "
-                    "report.md and figures.")
-    run.add_argument("--model", choices=sorted(MODELS))
-    run.add_argument("--dataset", help="digits (default), mnist, fashion-mnist, "
+                    "report.md and figures.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("--model", choices=sorted(MODELS),
+                     help="mlp (MLPClassifierTorch) or cnn (CNNClassifierTorch); "
+                          f"default {DEFAULTS['model']}")
+    run.add_argument("--dataset", help="digits (default: scikit-learn's embedded "
+                                       "8x8 digits), mnist, fashion-mnist, "
                                        "idx:PATH or folder:PATH")
     run.add_argument("--param", action="append", default=None, metavar="NAME=VALUES",
                      help=SYNTAX)
@@ -187,13 +224,27 @@ def _parser():
                      help="repetitions of the K-fold split with new folds "
                           "(default 2: 10 validation scores per candidate); 1 "
                           "with --cv holdout")
-    run.add_argument("--test-size", type=float)
-    run.add_argument("--n-jobs", type=int)
+    run.add_argument("--test-size", type=float,
+                     help="the share of the data held out as the test set when "
+                          "the dataset has none (default "
+                          f"{DEFAULTS['test_size']})")
+    run.add_argument("--n-jobs", type=int,
+                     help="groups of candidates trained at once in worker "
+                          "processes (-1: one per core; default: one at a time "
+                          "in this process)")
     run.add_argument("--output", help="output folder (default runs/<model>-<dataset>)")
-    run.add_argument("--config", help="a TOML file with the same fields")
-    run.add_argument("--max-iter", type=int)
-    run.add_argument("--random-state", type=int)
-    run.add_argument("--device")
+    run.add_argument("--config", help="a TOML file with the same fields (see "
+                                      "below); options given here override it")
+    run.add_argument("--max-iter", type=int,
+                     help="epochs of every candidate; with --search halving, of "
+                          f"the last rung (default {DEFAULTS['max_iter']})")
+    run.add_argument("--random-state", type=int,
+                     help="seed of the test split, the folds and every "
+                          f"candidate's initialisation (default "
+                          f"{DEFAULTS['random_state']})")
+    run.add_argument("--device",
+                     help="auto (CUDA when available), cpu, cuda or cuda:N "
+                          f"(default {DEFAULTS['device']})")
     run.add_argument("--search", choices=("grid", "halving"),
                      help="'grid' (default) trains every candidate for --max-iter "
                           "epochs; 'halving' trains them all a few epochs and "
@@ -245,11 +296,7 @@ def _check_field(key, value, path):
 
 
 def _settings(args):
-    settings = {"model": "mlp", "dataset": "digits", "param": None, "cv": 5,
-                "repeats": None,
-                "test_size": 0.2, "n_jobs": None, "output": None, "max_iter": 60,
-                "random_state": 0, "device": "auto", "scheduler": None,
-                "search": "grid", "factor": 3}
+    settings = dict(DEFAULTS)
     if args.config:
         try:
             config = tomllib.loads(Path(args.config).read_text())

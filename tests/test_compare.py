@@ -817,3 +817,22 @@ def test_n_jobs_zero_is_refused_before_run_json(tmp_path, digits_600):
         compare(MLPClassifierTorch((8,), max_iter=1), {"alpha": [1e-4]}, X, y,
                 output_dir=tmp_path / "run", verbose=False, n_jobs=0)
     assert not (tmp_path / "run" / "run.json").exists()
+
+
+@pytest.mark.parametrize("estimator, params, stacked", [
+    (MLPClassifierTorch(), {"alpha": 0.1}, True),
+    (CNNClassifierTorch(), {}, False),
+    (MLPClassifierTorch(), {"solver": "lbfgs"}, False),
+    (MLPClassifierTorch(dtype="float64"), {}, False),
+])
+def test_progress_says_together_only_for_fits_that_stack(estimator, params, stacked):
+    from sknets.compare._dispatch import _Progress, stacks
+
+    class Study:
+        y = np.zeros(4)
+
+    assert stacks(estimator, params, Study) is stacked
+    progress = _Progress(2, 0, 5, verbose=False)
+    progress.start([params, params], stacks(estimator, params, Study))
+    assert ("together" in progress.bar.postfix) is stacked
+    progress.close()

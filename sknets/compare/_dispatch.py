@@ -16,12 +16,15 @@ from sklearn.exceptions import ConvergenceWarning, UndefinedMetricWarning
 from sklearn.metrics import check_scoring
 from tqdm.auto import tqdm
 
+from ..mlp import MLPClassifierTorch
 from ..model_selection._search import _params_key, _units, fit_cost, fit_on_folds
 from ..training import NoFiniteWeightsError
+from ..training.fused import fusion_key
+from ..training.spec import ModuleSpec, TrainingSpec
 from ._record import DIVERGED, DONE, INTERRUPTED, Record, candidate_name
 from ._study import _n_features, _splits
 
-__all__ = ["execute", "groups", "run_group"]
+__all__ = ["execute", "groups", "run_group", "stacks"]
 
 
 def _status(model):
@@ -168,15 +171,45 @@ class _Progress:
                         desc="fits" if folds == 1 else
                         f"fits ({folds} folds per candidate)")
 
-    def start(self, group):
-        self.bar.set_postfix_str(f"training {len(group) * self.folds} fit(s) "
-                                 "together")
+    def start(self, group, stacked):
+        n_fits = len(group) * self.folds
+        how = " together" if stacked and n_fits > 1 else ""
+        self.bar.set_postfix_str(f"training {n_fits} fit(s){how}")
 
     def done(self):
         self.bar.update(self.folds)
 
     def close(self):
         self.bar.close()
+
+
+def stacks(estimator, params, study):
+    """Whether the fits of a candidate with ``params`` train as one stack.
+
+    ``fusion_key``'s rule on the candidate's spec: CNNs, 'lbfgs', float64,
+    augmentation, per-epoch output and multi-label targets train apart.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The base estimator.
+    params : dict
+        The candidate's parameters.
+    study : Study
+
+    Returns
+    -------
+    bool
+    """
+    model = clone(estimator).set_params(**params)
+    kind = "mlp" if isinstance(model, MLPClassifierTorch) else "cnn"
+    try:
+        spec = TrainingSpec.from_params(
+            model.get_params(), module=ModuleSpec.of(kind), n_samples=None,
+            device="cpu", seed=0, multilabel=np.ndim(study.y) == 2)
+    except ValueError:
+        return False
+    return fusion_key(spec) is not None
 
 
 def execute(estimator, todo, study, finished, progress, *, n_jobs=None, client=None,
@@ -221,6 +254,6 @@ def execute(estimator, todo, study, finished, progress, *, n_jobs=None, client=N
                 finished(record, models)
     else:
         for unit in groups(estimator, todo):
-            progress.start(unit)
+            progress.start(unit, stacks(estimator, unit[0], study))
             for record, models in run_group(estimator, unit, study, **options(unit)):
                 finished(record, models)
