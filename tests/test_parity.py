@@ -36,6 +36,16 @@ def _quiet(estimator, X, y, **fit_params):
         return estimator.fit(X, y, **fit_params)
 
 
+def _fused_matches_separate(base, grid, X, y, cv, atol):
+    # sknets' fused search and scikit-learn's give the same mean scores.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fused = GridSearchCV(base, grid, cv=cv).fit(X, y)
+        plain = SklearnGridSearchCV(base, grid, cv=cv).fit(X, y)
+    np.testing.assert_allclose(fused.cv_results_["mean_test_score"],
+                               plain.cv_results_["mean_test_score"], atol=atol)
+
+
 # -- solver='lbfgs' -------------------------------------------------------------
 
 def test_lbfgs_reaches_scikit_learns_accuracy_on_digits(digits):
@@ -138,12 +148,7 @@ def test_lbfgs_candidates_train_apart_in_fused_searches(digits):
     X, y = digits[0][:400], digits[1][:400]
     grid = {"solver": ["adam", "lbfgs"], "alpha": [1e-4, 1e-2]}
     base = MLPClassifierTorch((16,), max_iter=8, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        fused = GridSearchCV(base, grid, cv=3).fit(X, y)
-        plain = SklearnGridSearchCV(base, grid, cv=3).fit(X, y)
-    np.testing.assert_allclose(fused.cv_results_["mean_test_score"],
-                               plain.cv_results_["mean_test_score"], atol=1e-12)
+    _fused_matches_separate(base, grid, X, y, cv=3, atol=1e-12)
 
 
 # -- sparse X ---------------------------------------------------------------------
@@ -195,12 +200,7 @@ def test_sparse_input_in_fused_searches_matches_separate_fits(digits):
     X, y = sp.csr_matrix(digits[0][:400]), digits[1][:400]
     grid = {"alpha": [1e-4, 1e-2], "learning_rate_init": [1e-3, 1e-2]}
     base = MLPClassifierTorch((16,), max_iter=4, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        fused = GridSearchCV(base, grid, cv=3).fit(X, y)
-        plain = SklearnGridSearchCV(base, grid, cv=3).fit(X, y)
-    np.testing.assert_allclose(fused.cv_results_["mean_test_score"],
-                               plain.cv_results_["mean_test_score"], atol=0.01)
+    _fused_matches_separate(base, grid, X, y, cv=3, atol=0.01)
 
 
 def test_sparse_input_is_in_the_mlp_tags_only():
@@ -284,12 +284,7 @@ def test_multilabel_fused_search_matches_separate_fits(multilabel):
     X, Y = multilabel
     grid = {"alpha": [1e-4, 1e-2]}
     base = MLPClassifierTorch((16,), max_iter=5, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        fused = GridSearchCV(base, grid, cv=KFold(3)).fit(X, Y)
-        plain = SklearnGridSearchCV(base, grid, cv=KFold(3)).fit(X, Y)
-    np.testing.assert_allclose(fused.cv_results_["mean_test_score"],
-                               plain.cv_results_["mean_test_score"], atol=1e-12)
+    _fused_matches_separate(base, grid, X, Y, cv=KFold(3), atol=1e-12)
 
 
 def test_multilabel_cnn_and_saved_model(multilabel, tmp_path):
