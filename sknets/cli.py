@@ -15,6 +15,7 @@ Examples::
 import argparse
 import ast
 import contextlib
+import shlex
 import sys
 from pathlib import Path
 
@@ -26,8 +27,9 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from . import __version__
+from .compare._mlflow import TrackingError
 
-__all__ = ["main", "parse_param"]
+__all__ = ["command_line", "main", "parse_param"]
 
 MODELS = {"mlp": "MLPClassifierTorch", "cnn": "CNNClassifierTorch"}
 DEFAULT_GRIDS = {
@@ -42,7 +44,8 @@ DEFAULT_GRIDS = {
 DEFAULTS = {"model": "mlp", "dataset": "digits", "param": None, "cv": 5,
             "repeats": None, "test_size": 0.2, "n_jobs": None, "output": None,
             "max_iter": 60, "random_state": 0, "device": "auto", "scheduler": None,
-            "search": "grid", "factor": 3}
+            "search": "grid", "factor": 3, "mlflow": None,
+            "mlflow_experiment": "sknets", "tensorboard": None}
 
 
 def _grid_text(grid):
@@ -255,6 +258,7 @@ def _parser():
     run.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                      help="run the candidates on a running dask.distributed "
                           "scheduler (pip install 'sknets[distributed]')")
+    _export_options(run)
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     report = commands.add_parser(
         "report", help="render the report of a comparison run again",
@@ -262,7 +266,25 @@ def _parser():
                     "from its saved results, without training; the run may be "
                     "finished or interrupted.")
     report.add_argument("run_dir", metavar="RUN_DIR", help="the run's output folder")
+    _export_options(report)
     return parser
+
+
+def _export_options(command):
+    # --mlflow and --tensorboard, the same for compare and report.
+    command.add_argument(
+        "--mlflow", nargs="?", const="", metavar="TRACKING_URI",
+        help="log the study to MLflow when it ends: a parent run, one child run "
+             "per candidate and the best model (pip install 'sknets[tracking]'); "
+             "TRACKING_URI such as sqlite:///mlflow.db or http://127.0.0.1:5000, "
+             "default MLflow's own (MLFLOW_TRACKING_URI); not logged by default")
+    command.add_argument(
+        "--mlflow-experiment", metavar="NAME",
+        help=f"the MLflow experiment (default {DEFAULTS['mlflow_experiment']})")
+    command.add_argument(
+        "--tensorboard", metavar="DIR",
+        help="write the study as a TensorBoard logdir (HParams and curves; pip "
+             "install 'sknets[tracking]'); not written by default")
 
 
 # The type of each --config field, and how to write it.
@@ -283,6 +305,10 @@ _FIELDS = {
     "scheduler": (str, 'an address, e.g. scheduler = "tcp://host:8786"'),
     "search": (str, '"grid" or "halving", e.g. search = "halving"'),
     "factor": (int, "an integer >= 2, e.g. factor = 3"),
+    "mlflow": (str, 'a tracking URI, e.g. mlflow = "sqlite:///mlflow.db" ("" for '
+                    "MLflow's default)"),
+    "mlflow_experiment": (str, 'a name, e.g. mlflow_experiment = "lr-study"'),
+    "tensorboard": (str, 'a folder, e.g. tensorboard = "runs/tb"'),
 }
 
 
@@ -388,6 +414,59 @@ def _label_keys(grid, y):
     return {**grid, "class_weight": [convert(v) for v in values]}
 
 
+def _values_text(values):
+    # --param's values as parse_param reads them back: Python literals,
+    # separated by ';' (a trailing one keeps a lone value with a comma whole).
+    text = ";".join(repr(value) for value in values)
+    return text + ";" if len(values) == 1 and "," in text else text
+
+
+def command_line(settings, grid, output):
+    """The ``sknets compare`` command that runs a study again, as one line.
+
+    Every setting that shapes the results is written out, defaults
+    included, and the grid as ``--param`` options, so the line does not
+    depend on a --config file or on this version's defaults.
+
+    Parameters
+    ----------
+    settings : dict
+        The command's settings (``_settings``).
+    grid : dict
+        The parameter grid compared.
+    output : str
+        The output folder.
+
+    Returns
+    -------
+    command : str
+        Quoted for a POSIX shell.
+
+    Examples
+    --------
+    >>> from sknets.cli import DEFAULTS, command_line
+    >>> settings = {**DEFAULTS, "repeats": 2}
+    >>> command_line(settings, {"alpha": [0.0001, 0.01]}, "runs/a")[:60]
+    'sknets compare --model mlp --dataset digits --cv 5 --repeats '
+    """
+    words = ["sknets", "compare", "--model", settings["model"], "--dataset",
+             settings["dataset"], "--cv", str(settings["cv"]), "--repeats",
+             str(settings["repeats"]), "--test-size", repr(settings["test_size"]),
+             "--max-iter", str(settings["max_iter"]), "--random-state",
+             str(settings["random_state"]), "--device", settings["device"],
+             "--search", settings["search"]]
+    if settings["search"] == "halving":
+        words += ["--factor", str(settings["factor"])]
+    for name, values in grid.items():
+        words += ["--param", f"{name}={_values_text(values)}"]
+    if settings["n_jobs"] is not None:
+        words += ["--n-jobs", str(settings["n_jobs"])]
+    if settings["scheduler"] is not None:
+        words += ["--scheduler", settings["scheduler"]]
+    words += ["--output", str(output)]
+    return shlex.join(words)
+
+
 @contextlib.contextmanager
 def _cluster(scheduler, wait_s=20):
     """A dask.distributed client of the scheduler, or None to run locally."""
@@ -450,6 +529,8 @@ def run_compare(settings):
     grid = _label_keys(grid, y)
     dataset = settings["dataset"].replace(":", "-").replace("/", "_")
     output = settings["output"] or f"runs/{settings['model']}-{dataset}"
+    command = command_line(settings, grid, output)
+    _check_exports(settings)  # before anything is trained or written
     with _cluster(settings["scheduler"]) as client:
         result = compare(estimator, grid, X, y, X_test, y_test, cv=settings["cv"],
                          repeats=settings["repeats"],
@@ -458,13 +539,14 @@ def run_compare(settings):
                          random_state=settings["random_state"],
                          class_names=class_names, data_summary=read, client=client,
                          verbose=not settings.get("quiet"),
-                         search=settings["search"], factor=settings["factor"])
+                         search=settings["search"], factor=settings["factor"],
+                         command=command)
     summary = result.evaluation.summary()
     frame = result.results
     metric = result.refit
     columns = [c for c in grid if c in frame] + [
         c for c in (f"mean_{metric}", "ci_low", "ci_high", "tied_with_best",
-                    "mean_accuracy", "rung", "epochs", "fit_time")
+                    "mean_accuracy", "rung", "epochs", "cpu_time")
         if c in frame]
     print(frame[list(dict.fromkeys(columns))].head(10).to_string(
         index=False, max_colwidth=30, float_format=lambda v: f"{v:.4f}"))
@@ -482,7 +564,41 @@ def run_compare(settings):
         print(f"resumed: {len(result.reused)} candidate(s) from an earlier run, "
               f"{len(result.fitted)} fitted now")
     print(f"report: {Path(output) / 'report.html'}")
+    _export(settings, output)
     return result
+
+
+def _check_exports(settings):
+    """Fail before the study when MLflow or TensorBoard cannot be written."""
+    if settings.get("mlflow") is not None:
+        from .compare._mlflow import check_tracking
+
+        check_tracking(settings["mlflow"] or None)
+    if settings.get("tensorboard") is not None:
+        from .compare._tensorboard import _writer
+
+        _writer()
+
+
+def _export(settings, output):
+    """Log a run folder to MLflow and TensorBoard, as the settings ask."""
+    if settings.get("mlflow") is not None:
+        from .compare import log_to_mlflow
+
+        try:
+            run_id = log_to_mlflow(output, settings["mlflow"] or None,
+                                   settings.get("mlflow_experiment"))
+        except TrackingError as exc:
+            raise TrackingError(f"{exc} The study is saved in {output}; log it "
+                                f"with `sknets report {output} --mlflow URI`.") \
+                from None
+        print(f"mlflow: run {run_id} in experiment "
+              f"{settings.get('mlflow_experiment') or 'sknets'}")
+    if settings.get("tensorboard") is not None:
+        from .compare import log_to_tensorboard
+
+        print(f"tensorboard: {log_to_tensorboard(output, settings['tensorboard'])} "
+              f"(tensorboard --logdir {settings['tensorboard']})")
 
 
 def main(argv=None):
@@ -517,8 +633,20 @@ def main(argv=None):
     try:
         if args.command == "report":
             from .compare import write_report
+            from .compare._folder import RunFolder
+            from .compare._provenance import rerun
 
+            exports = {"mlflow": args.mlflow, "tensorboard": args.tensorboard,
+                       "mlflow_experiment": args.mlflow_experiment
+                       or DEFAULTS["mlflow_experiment"]}
+            _check_exports(exports)
             print(f"report: {write_report(args.run_dir)}")
+            how = rerun(RunFolder(args.run_dir).read_run())
+            if how is not None and how[0] == "command":
+                print(f"rerun (another --output for a new folder): {how[1]}")
+            elif how is not None:
+                print(f"rerun from Python, with the same data: {how[1]}")
+            _export(exports, args.run_dir)
             return 0
         settings = _settings(args)
         settings["quiet"] = args.quiet
@@ -531,6 +659,9 @@ def main(argv=None):
     except ClusterError as exc:
         print(f"sknets: error: {exc}", file=sys.stderr)
         return 1
+    except TrackingError as exc:
+        print(f"sknets: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\nsknets: interrupted; finished candidates are saved, rerun the same "
               "command to resume.", file=sys.stderr)

@@ -76,7 +76,7 @@ def test_end_to_end_run_writes_every_file(tmp_path, capsys):
     results = pd.read_csv(output / "results.csv")
     assert len(results) == 4
     assert {"learning_rate_init", "hidden_layer_sizes", "width", "depth", "status",
-            "mean_f1_macro", "std_f1_macro", "mean_roc_auc_9", "fit_time",
+            "mean_f1_macro", "std_f1_macro", "mean_roc_auc_9", "fit_time", "cpu_time",
             "epochs"} <= set(results.columns)
     assert results["mean_f1_macro"].is_monotonic_decreasing
     assert set(results["status"]) == {"done"}
@@ -246,7 +246,7 @@ def _interrupt_fused_epoch(monkeypatch, at):
 
 
 def _scores(output):
-    return pd.read_csv(output / "results.csv").drop(columns=["fit_time"])
+    return pd.read_csv(output / "results.csv").drop(columns=["fit_time", "cpu_time"])
 
 
 def test_interrupted_candidate_is_not_kept_and_its_rerun_matches(

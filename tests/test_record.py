@@ -18,6 +18,7 @@ def _record(**changes):
 
 
 @pytest.mark.parametrize("record", [_record(), _record(rungs=None),
+                                    _record(cpu_time=1.25),
                                     _record(status="diverged", rungs=None,
                                             scores={"accuracy": [math.nan] * 2})])
 def test_a_record_reads_back_as_written(record):
@@ -30,6 +31,7 @@ def test_a_record_reads_back_as_written(record):
     {"name": "b"}, {"status": "interrupted"}, {"status": None}, {"scores": []},
     {"scores": {"accuracy": [0.7], "f1": [0.1, 0.2]}}, {"epochs": []},
     {"epochs": [True, 3]}, {"histories": [[]]}, {"fit_time": "1"},
+    {"cpu_time": "1"}, {"cpu_time": True},
     {"rungs": []}, {"rungs": [{"epochs": "1", "status": "done", "scores": {}}]},
     {"rungs": [{"epochs": 3, "status": "diverged",
                 "scores": {"accuracy": [0.7, 0.8]}}]},
@@ -44,3 +46,11 @@ def test_a_rung_record_adds_to_the_rungs_before():
     second = _record(rungs=None, epochs=[2, 2], fit_time=2.0).after_rung(first, 1, 3)
     assert second.depth == 2 and second.epochs == [3, 3] and second.fit_time == 3.0
     assert [r.epochs for r in second.rungs] == [1, 3]
+
+
+def test_a_rung_record_adds_cpu_time_only_when_every_rung_has_it():
+    first = _record(rungs=None, cpu_time=1.0).after_rung(None, 0, 1)
+    second = _record(rungs=None, cpu_time=2.5).after_rung(first, 1, 3)
+    assert second.cpu_time == 3.5
+    older = _record(rungs=None).after_rung(None, 0, 1)  # written before CPU times
+    assert _record(rungs=None, cpu_time=2.5).after_rung(older, 1, 3).cpu_time is None

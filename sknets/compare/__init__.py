@@ -17,8 +17,10 @@ in ``_render``. No module imports one that imports it.
 
 from ._compare import ComparisonResult, compare
 from ._halving import halving_rungs
+from ._mlflow import TrackingError, log_to_mlflow
 from ._record import candidate_name
 from ._report import write_report
+from ._tensorboard import log_to_tensorboard
 
-__all__ = ["ComparisonResult", "candidate_name", "compare", "halving_rungs",
-           "write_report"]
+__all__ = ["ComparisonResult", "TrackingError", "candidate_name", "compare",
+           "halving_rungs", "log_to_mlflow", "log_to_tensorboard", "write_report"]

@@ -6,6 +6,7 @@ report is ``_report``'s, written last. Dependencies point one way: this
 module imports the others, none imports it.
 """
 
+import inspect
 import warnings
 
 from ..mlp import MLPClassifierTorch
@@ -13,6 +14,7 @@ from ..persistence import _decode
 from . import _report
 from ._folder import RunFolder
 from ._halving import HALVING
+from ._provenance import python_call, session
 from ._record import DONE
 from ._runner import (
     GRID,
@@ -85,7 +87,8 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
             cv=5, repeats=2, scoring=None, refit="f1_macro", n_jobs=None,
             output_dir="runs/compare", test_size=0.2, validation_size=0.2,
             random_state=0, save_all=False, class_names=None, data_summary=None,
-            client=None, verbose=True, sample_weight=None, search="grid", factor=3):
+            client=None, verbose=True, sample_weight=None, search="grid", factor=3,
+            command=None):
     """Compare the candidates of a parameter grid and write a report.
 
     Parameters
@@ -155,6 +158,11 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
     factor : int, default=3
         With 'halving', the share of candidates each rung keeps
         (``1 / factor``) and its growth in epochs.
+    command : str, default=None
+        The command line that runs this study (``sknets compare`` passes
+        its own), recorded with the versions, the machine and the date in
+        run.json's ``sessions`` and shown in the report's "How this was
+        run"; None records this Python call instead.
 
     Returns
     -------
@@ -203,8 +211,19 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
         study.protocol.update(strategy.protocol(**options))
     folder = RunFolder(output_dir)
     folder.check_writable()
+    call = None
+    if command is None:
+        given = {"cv": cv, "repeats": repeats, "scoring": scoring, "refit": refit,
+                   "n_jobs": n_jobs, "test_size": test_size,
+                   "validation_size": validation_size, "random_state": random_state,
+                   "search": search, "factor": factor}
+        call = python_call(estimator, param_grid, _changed(given, X_test,
+                                                           sample_weight))
+    this_session = session(estimator, command=command, call=call, n_jobs=n_jobs,
+                           client=client)
     with folder.locked():
-        work = plan(folder, estimator, param_grid, study)
+        work = plan(folder, estimator, param_grid, study, session=this_session,
+                    test_size=None if X_test is not None else test_size)
         if verbose and work.todo:
             print(plan_text(work, study,
                             estimate_seconds(estimator, work.todo, study),
@@ -243,6 +262,27 @@ def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
         output_dir=folder.path, fitted=sorted(set(records) - set(work.reused)),
         reused=work.reused, comparison=comparison,
     )
+
+
+def _changed(options, X_test, sample_weight):
+    # compare's options that differ from its defaults, for the Python call.
+    defaults = inspect.signature(compare).parameters
+    changed = {key: value for key, value in options.items()
+               if repr(defaults[key].default) != repr(value)}
+    if changed.get("repeats") == 1 and options["cv"] == "holdout":
+        del changed["repeats"]
+    if X_test is not None:
+        changed = {"X_test": _Name("X_test"), "y_test": _Name("y_test"), **changed}
+        changed.pop("test_size", None)
+    if sample_weight is not None:
+        changed["sample_weight"] = _Name("sample_weight")
+    return changed
+
+
+class _Name(str):
+    # A variable of the caller's, shown by name in the Python call.
+    def __repr__(self):
+        return str(self)
 
 
 def _strategy(search):

@@ -5,6 +5,7 @@ the one dispatch of groups (in process, ``n_jobs`` at a time through joblib,
 or on a dask.distributed client's workers), calling back as each ends.
 """
 
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -43,6 +44,7 @@ class _Outcome:
     model: object  # None when no weights predict (NoFiniteWeightsError)
     scores: dict | None  # None unless status is 'done'
     fit_time: float
+    cpu_time: float = 0.0
 
 
 def _score(model, error, fit_time, X_val, y_val, scoring, *, validation,
@@ -74,6 +76,29 @@ def _score(model, error, fit_time, X_val, y_val, scoring, *, validation,
             scores = check_scoring(model, scoring=scoring)(model, X_val, y_val,
                                                            **weights)
     return _Outcome(status, model, scores, fit_time)
+
+
+_WARM = set()  # the estimator types this process has warmed up
+
+
+def _warm_up(estimator, study, rows=64):
+    """One tiny fit per process and estimator type before any fit is timed.
+
+    A process's first fit pays one-time costs (about 1 s on 2 cores: lazy
+    imports, the first calls of torch's kernels) that would otherwise count
+    in the fit time of whichever candidate a worker trains first.
+    """
+    if type(estimator) in _WARM:
+        return
+    _WARM.add(type(estimator))
+    model = clone(estimator).set_params(max_iter=1, early_stopping=False,
+                                        verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            model.fit(study.X[:rows], study.y[:rows])
+        except Exception:  # noqa: BLE001 - a warm-up only; the real fits report
+            pass
 
 
 def run_group(estimator, group, study, *, epochs=None, starts=None):
@@ -111,6 +136,7 @@ def run_group(estimator, group, study, *, epochs=None, starts=None):
     """
     holdout = study.protocol["cv"] == "holdout"
     splits = _splits(study)
+    _warm_up(estimator, study)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         if starts is None:
@@ -121,6 +147,7 @@ def run_group(estimator, group, study, *, epochs=None, starts=None):
             members = [model.set_params(warm_start=True, max_iter=epochs)
                        for params in group
                        for model in starts[candidate_name(params)]]
+        cpu_start = time.process_time()
         fitted = fit_on_folds(
             members, study.X, study.y, [train for _ in group for train, _ in splits],
             validation_data=((study.X_val, study.y_val) if study.sample_weight_val
@@ -128,6 +155,7 @@ def run_group(estimator, group, study, *, epochs=None, starts=None):
                                            study.sample_weight_val))
             if holdout else None,
             sample_weight=study.sample_weight)
+        cpu = time.process_time() - cpu_start
         outcomes = []
         w = study.sample_weight
         for k, (model, error, fit_time) in enumerate(fitted):
@@ -138,6 +166,12 @@ def run_group(estimator, group, study, *, epochs=None, starts=None):
             outcomes.append(_score(model, error, fit_time, X_val, y_val,
                                    study.scoring, validation=holdout,
                                    sample_weight=w_val))
+        # The process's CPU time, shared among the fits by their wall time
+        # (fits of one stack share the stack's time equally).
+        wall = sum(fit_time for _, _, fit_time in fitted)
+        for outcome in outcomes:
+            outcome.cpu_time = (cpu * outcome.fit_time / wall if wall > 0
+                                else cpu / len(outcomes))
     n = len(splits)
     return [(Record.from_outcomes(params, outcomes[c * n:(c + 1) * n],
                                   study.scoring),

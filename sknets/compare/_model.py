@@ -6,7 +6,14 @@ and HTML. Neither imports the other's insides through it.
 
 from dataclasses import dataclass, field
 
-__all__ = ["Details", "Image", "Report", "Section", "Table"]
+__all__ = ["Code", "Details", "Image", "Report", "Section", "Table"]
+
+
+@dataclass
+class Code:
+    """Text shown verbatim in a monospaced block: a command to copy."""
+
+    text: str
 
 
 @dataclass
@@ -39,7 +46,7 @@ class Details:
 @dataclass
 class Section:
     """A titled part of the report; blocks are str (a paragraph), list of str
-    (a bullet list), Table, Image or Details."""
+    (a bullet list), Code, Table, Image or Details."""
 
     id: str
     title: str

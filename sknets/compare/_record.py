@@ -119,6 +119,11 @@ class Record:
     rungs : list of Rung or None, default=None
         With successive halving, the candidate at each rung it reached (the
         last one's status and scores are the record's).
+    cpu_time : float or None, default=None
+        CPU seconds of training, all splits (and rungs) together: the
+        processor time of the process that trained them, all its threads,
+        which other processes' load does not inflate as it does
+        ``fit_time``. None in records written before it was measured.
     """
 
     name: str
@@ -129,6 +134,7 @@ class Record:
     epochs: list
     histories: list
     rungs: list | None = field(default=None)
+    cpu_time: float | None = field(default=None)
 
     @classmethod
     def from_outcomes(cls, params, outcomes, scoring):
@@ -139,7 +145,8 @@ class Record:
         params : dict
         outcomes : list
             Per split: ``status``, ``model`` (None without usable weights),
-            ``scores`` (metric -> value, when done) and ``fit_time``.
+            ``scores`` (metric -> value, when done), ``fit_time`` and
+            ``cpu_time``.
         scoring : dict or list
             The metrics scored.
 
@@ -159,6 +166,7 @@ class Record:
             name=candidate_name(params), params=_encode(params, "params"),
             status=status, scores=scores,
             fit_time=float(sum(outcome.fit_time for outcome in outcomes)),
+            cpu_time=float(sum(outcome.cpu_time for outcome in outcomes)),
             epochs=[0 if m is None else int(m.n_iter_) for m in models],
             histories=[[] if m is None else _encode(m.history_, "history")
                        for m in models])
@@ -184,6 +192,8 @@ class Record:
         return Record(**{
             **vars(self),
             "fit_time": previous.fit_time + self.fit_time,
+            "cpu_time": (None if previous.cpu_time is None or self.cpu_time is None
+                         else previous.cpu_time + self.cpu_time),
             "epochs": [a + b for a, b in zip(previous.epochs, self.epochs,
                                              strict=True)],
             "rungs": previous.rungs[:rung] + [entry]})
@@ -200,6 +210,8 @@ class Record:
                  "epochs": self.epochs, "histories": self.histories}
         if self.rungs is not None:
             value["rungs"] = [rung.to_json() for rung in self.rungs]
+        if self.cpu_time is not None:
+            value["cpu_time"] = self.cpu_time
         return value
 
     @classmethod
@@ -229,7 +241,10 @@ class Record:
                 and all(isinstance(h, list) for h in value["histories"])
                 and isinstance(value.get("fit_time"), (int, float))
                 and not isinstance(value.get("fit_time"), bool)
-                and "params" in value):
+                and "params" in value
+                and (value.get("cpu_time") is None or (
+                    isinstance(value["cpu_time"], (int, float))
+                    and not isinstance(value["cpu_time"], bool)))):
             return None
         rungs = None
         if "rungs" in value:
@@ -242,4 +257,5 @@ class Record:
         return cls(name=name, params=value["params"], status=value["status"],
                    scores=value["scores"], fit_time=float(value["fit_time"]),
                    epochs=value["epochs"], histories=value["histories"],
-                   rungs=rungs)
+                   rungs=rungs, cpu_time=(None if value.get("cpu_time") is None
+                                          else float(value["cpu_time"])))

@@ -8,7 +8,7 @@ import base64
 import html
 import re
 
-from ._model import Details, Image, Table
+from ._model import Code, Details, Image, Table
 
 __all__ = ["escape_markdown", "render_html", "render_markdown"]
 
@@ -57,6 +57,11 @@ def _markdown_blocks(blocks, level):
             out.append(escape_markdown(block))
         elif isinstance(block, list):
             out.append("\n".join(f"- {escape_markdown(item)}" for item in block))
+        elif isinstance(block, Code):
+            # A fence longer than any run of backticks in the text.
+            fence = "`" * max(3, 1 + max((len(run) for run in re.findall(
+                "`+", block.text)), default=0))
+            out.append(f"{fence}\n{block.text}\n{fence}")
         elif isinstance(block, Table):
             out.append(_markdown_table(block))
         elif isinstance(block, Image):
@@ -109,6 +114,8 @@ def _html_blocks(blocks):
         elif isinstance(block, list):
             out.append("<ul>" + "".join(f"<li>{html.escape(item)}</li>"
                                         for item in block) + "</ul>")
+        elif isinstance(block, Code):
+            out.append(f"<pre><code>{html.escape(block.text)}</code></pre>")
         elif isinstance(block, Table):
             out.append(_html_table(block))
         elif isinstance(block, Image):
@@ -136,6 +143,8 @@ _STYLE = (
     "figure{display:inline-block;margin:.5em;vertical-align:top}"
     "img{max-width:100%}figcaption{font-size:12px;color:#555}"
     "details{margin:.4em 0}summary{cursor:pointer}"
+    "pre{background:#f6f8fa;border:1px solid #d8dee4;border-radius:6px;"
+    "padding:.6em 1em;white-space:pre-wrap;word-break:break-all;font-size:13px}"
 )
 
 

@@ -20,7 +20,8 @@ from ..persistence import _decode, _decode_array
 from ..plotting import _value_text
 from ._folder import RunFolder
 from ._halving import rung_table
-from ._model import Details, Image, Report, Section, Table
+from ._model import Code, Details, Image, Report, Section, Table
+from ._provenance import rerun
 from ._record import DIVERGED
 from ._render import render_html, render_markdown
 from ._runner import compare_records, rank
@@ -165,7 +166,7 @@ def _build_report(folder, run):
                        n_total, n_done, folds, records, test_ci)
     sections = [
         Section("summary", "Summary", summary),
-        Section("ranking", "Ranking", _ranking(frame, varied, metric, folds)),
+        Section("ranking", "Ranking", _ranking(frame, varied, metric, folds, run)),
         *([Section("rungs", "Successive halving: the rungs",
                    _rungs(records, run, params_of, metric, folds))]
           if protocol.get("search") == "halving" else []),
@@ -180,6 +181,7 @@ def _build_report(folder, run):
                                                     classes)),
         Section("candidates", "Every candidate",
                 _candidates(frame, records, params_of)),
+        Section("how-run", "How this was run", _how_run(run)),
     ]
     return Report(title, sections)
 
@@ -304,7 +306,35 @@ def _summary(run, frame, comparison, evaluation, best_name, params_of, n_total,
     return blocks
 
 
-def _ranking(frame, varied, metric, folds):
+def _timing_text(frame, run):
+    """What the ranking's time column measures, and whether it holds."""
+    cpu = bool(frame["cpu_time"].notna().all())
+    sessions = run.get("sessions") or []
+    dask = any(session.get("dask_workers") for session in sessions)
+    parallel = any(session.get("n_jobs") not in (None, 1) for session in sessions)
+    if cpu:
+        text = ("CPU time is the processor time of a candidate's fits, summed over "
+                "its splits: the seconds the process that trained them spent on "
+                "all its threads (fits trained together as one stack share the "
+                "stack's time by their wall time). Wall-clock time "
+                "(results.csv's fit_time) also counts the time a fit waited "
+                "while other processes held the cores; CPU time barely does, so "
+                "candidates trained side by side, or beside other work, compare "
+                "fairly.")
+        if dask:
+            text += (" On Dask, a worker that ran several candidates at once in "
+                     "its threads counts their time together: compare these "
+                     "times only roughly.")
+        return text
+    text = ("Fit time is wall-clock time, summed over a candidate's splits "
+            "(this run's records predate CPU times).")
+    if parallel or dask:
+        text += (" Candidates trained in parallel shared the cores, so their "
+                 "times measure that contention as well as their cost.")
+    return text
+
+
+def _ranking(frame, varied, metric, folds, run):
     columns = ["#", *varied, metric, f"{metric} 95% CI", "tied with best"]
     numeric = [True] + [False] * len(varied) + [True, True, False]
     has_accuracy = "mean_accuracy" in frame and metric != "accuracy"
@@ -315,7 +345,8 @@ def _ranking(frame, varied, metric, folds):
     if halving:
         columns.append("rung")
         numeric.append(True)
-    columns += ["epochs", "fit time (s)"]
+    cpu = bool(frame["cpu_time"].notna().all())
+    columns += ["epochs", "CPU time (s)" if cpu else "fit time (s)"]
     numeric += [True, True]
     rows = []
     for i, row in frame.iterrows():
@@ -330,9 +361,10 @@ def _ranking(frame, varied, metric, folds):
                                    row["status"]))
         if halving:
             cells.append(_count(row["rung"]))
-        cells += [_epochs(row["epochs"]), _seconds(row["fit_time"])]
+        cells += [_epochs(row["epochs"]),
+                  _seconds(row["cpu_time"] if cpu else row["fit_time"])]
         rows.append(cells)
-    blocks = [Table(columns, rows, numeric)]
+    blocks = [Table(columns, rows, numeric), _timing_text(frame, run)]
     if halving:
         blocks.insert(0, "Each candidate's scores are those of the last rung it "
                          "reached, after that rung's epochs: candidates of a later "
@@ -344,9 +376,7 @@ def _ranking(frame, varied, metric, folds):
                          "std suggests). 'tied with best' marks the candidates the "
                          "data cannot tell from the best (corrected paired t-test, "
                          "Bonferroni-adjusted). Epochs are the mean over the "
-                         "splits, fit time their sum; fits that ran in parallel "
-                         "shared the "
-                         "cores, so fit times measure contention as well.")
+                         "splits.")
     else:
         blocks.insert(0, "One validation split: no spread; the interval is the "
                          "binomial standard error of the score as a proportion of "
@@ -551,6 +581,72 @@ def _candidates(frame, records, params_of):
             inner.append(_history_table(_decode(history, "history")))
         blocks.append(Details(f"#{i + 1}: {_params_text(params_of[name])}", inner))
     return blocks
+
+
+def _how_run(run):
+    blocks = []
+    how = rerun(run)
+    if how is None:
+        blocks.append("This run folder was written before sknets recorded how a "
+                      "study was run; its protocol is in run.json.")
+    elif how[0] == "command":
+        blocks += ["To run this study again into a new folder, run this command "
+                   "with another --output; with this --output it resumes this run "
+                   "(finished candidates are loaded, not trained again):",
+                   Code(how[1])]
+    else:
+        data = run.get("data_summary")
+        blocks += ["This study was run from Python. This call, with the same "
+                   "data, runs it again (pass another output_dir for a new "
+                   "folder):", Code(how[1]),
+                   f"The data: {run['n_train']} training and {run['n_test']} test "
+                   f"samples; their fingerprint (with the estimator and protocol) "
+                   f"is {run['fingerprint'][:16]}, which a rerun into this folder "
+                   "checks." + (f" As read: {'; '.join(data)}." if data else "")]
+    protocol = run["protocol"]
+    seeds = [f"random_state={protocol['random_state']} for the test split and the "
+             "validation splits or folds"]
+    params = _decode(run.get("estimator_params") or {"dict": []}, "estimator")
+    if "random_state" in params:
+        seed = _value_text(params["random_state"])
+        seeds.append(f"the estimator's random_state={seed} for every candidate's "
+                     "initialisation and batches")
+    blocks.append("Seeds: " + "; ".join(seeds) + ".")
+    if params:
+        blocks.append(Details(
+            f"Every parameter of the base {run['estimator']} (each candidate "
+            "changes only its grid's)",
+            [Table(["parameter", "value"],
+                   [[key, _value_text(value)] for key, value in params.items()])]))
+    sessions = run.get("sessions") or []
+    if sessions:
+        if len(sessions) > 1:
+            blocks.append(f"This run was started or resumed {len(sessions)} times; "
+                          "each candidate was trained in one of these sessions.")
+        blocks.append("The software and the machine (the same scores need the "
+                      "same versions; another torch build or CPU can change the "
+                      "last digits of a score, and with them the order of near "
+                      "ties):")
+        blocks.append(Table(
+            ["started (UTC)", "sknets", "torch", "scikit-learn", "numpy", "Python",
+             "CPU", "cores", "torch threads", "device", "parallel"],
+            [_session_row(session) for session in sessions], wide=True))
+    return blocks
+
+
+def _session_row(session):
+    versions = session.get("versions", {})
+    if session.get("dask_workers"):
+        parallel = f"Dask, {session['dask_workers']} worker threads"
+    elif session.get("n_jobs") not in (None, 1):
+        parallel = f"n_jobs={session['n_jobs']}"
+    else:
+        parallel = "one fit at a time"
+    return [str(session.get("date", "")).replace("T", " ").removesuffix("+00:00"),
+            *(str(versions.get(key)) for key in ("sknets", "torch", "scikit-learn",
+                                                "numpy", "python")),
+            str(session.get("cpu")), str(session.get("cores")),
+            str(session.get("torch_threads")), str(session.get("device")), parallel]
 
 
 def _images(blocks):

@@ -96,8 +96,13 @@ def _unique(grid):
     return list(candidates.values())
 
 
-def plan(folder, estimator, param_grid, study):
-    """Check the grid and the folder; say what is finished and what to run."""
+def plan(folder, estimator, param_grid, study, *, session=None, test_size=None):
+    """Check the grid and the folder; say what is finished and what to run.
+
+    ``session`` (``_provenance.session``) is appended to run.json's
+    ``sessions``: one per call that started or resumed the run. ``test_size``
+    is the share held out as the test set (None: the caller gave one).
+    """
     candidates = _unique(ParameterGrid(param_grid))
     _check_candidates(estimator, candidates, study)
     fingerprint = _fingerprint(estimator, study)
@@ -131,6 +136,10 @@ def plan(folder, estimator, param_grid, study):
         "n_test": int(len(study.y_test)),
         "n_fit": _n_fit(study), "n_val": _n_val(study),
         "max_iter": _max_iter(estimator, candidates),
+        "estimator_params": _encode(estimator.get_params(deep=False), "estimator"),
+        "test_size": test_size,
+        "sessions": ((previous or {}).get("sessions") or [])
+        + ([] if session is None else [session]),
     })
     result = Plan(candidates, names)
     metrics = set(study.scoring)
@@ -309,14 +318,15 @@ def rank(run_record, records, comparison=None):
     frame : pandas.DataFrame
         One row per finished candidate: its parameters, ``status``,
         ``mean_<metric>`` and ``std_<metric>`` for each metric, ``fit_time``
-        and ``epochs`` (mean over folds), and with successive halving the
-        ``rung`` it reached (1 is the first; later rungs rank first, each by
-        its score at that rung). Diverged candidates have NaN scores and come
-        after every finished one, whatever rung they reached. ``ci_low``,
-        ``ci_high`` and ``tied_with_best`` come from
-        ``comparison`` (``compare_records``; computed when None) for the
-        ranking metric: the corrected interval of the mean, and whether the
-        data can tell the candidate from the best. With one split the spread
+        (wall-clock seconds) and ``cpu_time`` (CPU seconds, NaN where not
+        measured) summed over the splits, ``epochs`` (mean over splits), and
+        with successive halving the ``rung`` it reached (1 is the first; later
+        rungs rank first, each by its score at that rung). Diverged candidates
+        have NaN scores and come after every finished one, whatever rung they
+        reached. ``ci_low``, ``ci_high`` and ``tied_with_best`` come from
+        ``comparison`` (``compare_records``; computed when None) for the ranking
+        metric: the corrected interval of the mean, and whether the data can
+        tell the candidate from the best. With one split the spread
         (``std_<metric>``) is NaN: one score has none. ``frame.attrs['refit']``
         names the ranking metric.
     """
@@ -344,6 +354,7 @@ def rank(run_record, records, comparison=None):
         low, high, tied = intervals.get(entry["name"], (math.nan, math.nan, False))
         row.update(ci_low=low, ci_high=high, tied_with_best=tied)
         row["fit_time"] = record.fit_time
+        row["cpu_time"] = math.nan if record.cpu_time is None else record.cpu_time
         epochs = float(np.mean(record.epochs))
         row["epochs"] = int(epochs) if epochs.is_integer() else epochs
         if record.rungs is not None:

@@ -11,6 +11,7 @@ import torch
 from joblib import effective_n_jobs
 from sklearn import model_selection as _sk
 from sklearn.base import clone
+from sklearn.model_selection._search import BaseSearchCV
 from sklearn.utils import _safe_indexing
 from sklearn.utils.parallel import Parallel, delayed
 
@@ -417,6 +418,17 @@ class _FusingParallel(Parallel):
         return out
 
 
+def _fit_is_wrapped(search):
+    """Whether another library wraps the scikit-learn fit this search inherits.
+
+    ``mlflow.sklearn.autolog()`` replaces ``GridSearchCV.fit`` with a
+    function that logs the search: the search then runs through it, unfused,
+    so that what it logs is this search's.
+    """
+    inherited = super(_FusedSearchMixin, search).fit
+    return getattr(inherited, "__func__", None) is not BaseSearchCV.fit
+
+
 class _FusedSearchMixin(DocLinkMixin):
     # scikit-learn's fit, whose fits of one parameter group train together
     # when fuse=True (_sklearn_fit.search_fit); everything else is
@@ -441,7 +453,7 @@ class _FusedSearchMixin(DocLinkMixin):
         self : object
             Instance of fitted estimator.
         """
-        if self.fuse is True:
+        if self.fuse is True and not _fit_is_wrapped(self):
             fit = search_fit(_FusingParallel)
             if fit is not None:
                 return fit(self, X, y, **params)
