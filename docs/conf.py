@@ -24,6 +24,9 @@ exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py",
                     "auto_examples/*.md5", "auto_examples/*.pickle"]
 autosummary_generate = True
 autodoc_default_options = {"members": False}
+# The numpydoc docstrings give each parameter's type in words (array-like,
+# path-like, ...); the signatures stay as the code writes them, unannotated.
+autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 myst_heading_anchors = 3

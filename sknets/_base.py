@@ -32,10 +32,12 @@ from sklearn.utils.validation import (
     column_or_1d,
     validate_data,
 )
+from typing_extensions import Self
 
 from ._callbacks import CallbackSupportMixin, FitTask
 from ._docs import DocLinkMixin
 from ._images import check_not_sparse, host_tensor
+from ._typing import ArrayLike
 from .training import (
     SOLVERS,
     NoFiniteWeightsError,
@@ -308,7 +310,8 @@ class BaseTorchClassifier(DocLinkMixin, CallbackSupportMixin, ClassifierMixin,
     # -- fitting --------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, validation_data=None, *, progress=False):
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+            validation_data: tuple | None = None, *, progress: bool = False) -> Self:
         """Fit the model to data X and targets y.
 
         Parameters
@@ -346,7 +349,9 @@ class BaseTorchClassifier(DocLinkMixin, CallbackSupportMixin, ClassifierMixin,
 
     @available_if(_stochastic)
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike,
+                    sample_weight: ArrayLike | None = None,
+                    classes: ArrayLike | None = None) -> Self:
         """Update the model with one epoch over the given data.
 
         Parameters
@@ -836,7 +841,7 @@ class BaseTorchClassifier(DocLinkMixin, CallbackSupportMixin, ClassifierMixin,
         # output stands for no class).
         return logits[:, :1] if len(self.classes_) == 1 else logits
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Probability estimates.
 
         Parameters
@@ -858,7 +863,7 @@ class BaseTorchClassifier(DocLinkMixin, CallbackSupportMixin, ClassifierMixin,
             return logits.sigmoid().cpu().numpy()
         return logits.softmax(dim=1).cpu().numpy()
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """Log of probability estimates.
 
         Parameters
@@ -879,7 +884,7 @@ class BaseTorchClassifier(DocLinkMixin, CallbackSupportMixin, ClassifierMixin,
                 return np.log(logits.sigmoid().cpu().numpy())
         return logits.log_softmax(dim=1).cpu().numpy()
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predict class labels.
 
         Parameters

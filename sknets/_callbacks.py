@@ -16,7 +16,7 @@ try:
 except ImportError:  # scikit-learn < 1.9
     AutoPropagatedCallback = None
 
-    class CallbackSupportMixin:
+    class CallbackSupportMixin:  # type: ignore[no-redef]
         """Stands for scikit-learn's mixin where it has none (before 1.9)."""
 
 

@@ -17,9 +17,12 @@ import ast
 import contextlib
 import shlex
 import sys
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from ._typing import StrPath
 
 try:
     import tomllib
@@ -113,7 +116,7 @@ def _literal(text):
         raise
 
 
-def parse_param(text, valid_names):
+def parse_param(text: str, valid_names: Collection[str]) -> tuple[str, list]:
     """Parse one ``--param NAME=V1,V2`` into (name, list of values).
 
     Parameters
@@ -421,7 +424,7 @@ def _values_text(values):
     return text + ";" if len(values) == 1 and "," in text else text
 
 
-def command_line(settings, grid, output):
+def command_line(settings: dict, grid: dict, output: StrPath) -> str:
     """The ``sknets compare`` command that runs a study again, as one line.
 
     Every setting that shapes the results is written out, defaults
@@ -446,8 +449,11 @@ def command_line(settings, grid, output):
     --------
     >>> from sknets.cli import DEFAULTS, command_line
     >>> settings = {**DEFAULTS, "repeats": 2}
-    >>> command_line(settings, {"alpha": [0.0001, 0.01]}, "runs/a")[:60]
-    'sknets compare --model mlp --dataset digits --cv 5 --repeats '
+    >>> print(command_line(settings, {"alpha": [0.0001, 0.01]}, "runs/a"))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    sknets compare --model mlp --dataset digits --cv 5 --repeats 2 --test-size 0.2
+    --max-iter 60 --random-state 0 --device auto --search grid
+    --param 'alpha=0.0001;0.01' --output runs/a
     """
     words = ["sknets", "compare", "--model", settings["model"], "--dataset",
              settings["dataset"], "--cv", str(settings["cv"]), "--repeats",
@@ -601,7 +607,7 @@ def _export(settings, output):
               f"(tensorboard --logdir {settings['tensorboard']})")
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sknets`` console script.
 
     Parameters

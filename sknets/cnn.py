@@ -6,6 +6,8 @@ into a ``param_grid`` for ``GridSearchCV``.
 """
 
 
+from collections.abc import Sequence
+
 import numpy as np
 from torch import nn
 
@@ -315,56 +317,31 @@ class CNNClassifierTorch(BaseTorchClassifier):
 
     _parameter_constraints: dict = constraints("cnn")
 
-    def __init__(
-        self,
-        conv_layers=((32, 3), (64, 3)),
-        hidden_layer_sizes=(128,),
-        activation="relu",
-        *,
-        image_shape=None,
-        padding="same",
-        conv_activation=None,
-        pooling="max",
-        pool_size=2,
-        pool_stride=None,
-        conv_dropout=0.0,
-        dropout=0.0,
-        batch_norm=False,
-        clip_kernels=True,
-        solver="adam",
-        alpha=0.0001,
-        batch_size="auto",
-        learning_rate="constant",
-        learning_rate_init=0.001,
-        power_t=0.5,
-        max_iter=200,
-        max_fun=15000,
-        shuffle=True,
-        random_state=None,
-        tol=1e-4,
-        verbose=False,
-        warm_start=False,
-        momentum=0.9,
-        nesterovs_momentum=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        n_iter_no_change=10,
-        lr_step_size=10,
-        lr_gamma=0.1,
-        lr_warmup=0,
-        max_grad_norm=None,
-        label_smoothing=0.0,
-        augment=None,
-        loss="cross_entropy",
-        weight_init="xavier_uniform",
-        class_weight=None,
-        device="auto",
-        n_threads=None,
-        dtype="float32",
-    ):
+    def __init__(self, conv_layers: Sequence[tuple[int, int]] = ((32, 3), (64, 3)),
+                 hidden_layer_sizes: int | Sequence[int] = (128,),
+                 activation: str = "relu", *,
+                 image_shape: tuple[int, ...] | None = None,
+                 padding: str | int = "same", conv_activation: str | None = None,
+                 pooling: str | None = "max", pool_size: int = 2,
+                 pool_stride: int | None = None, conv_dropout: float = 0.0,
+                 dropout: float | Sequence[float] = 0.0, batch_norm: bool = False,
+                 clip_kernels: bool = True, solver: str = "adam", alpha: float = 0.0001,
+                 batch_size: int | str = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5,
+                 max_iter: int = 200, max_fun: int = 15000, shuffle: bool = True,
+                 random_state: int | np.random.RandomState | None = None,
+                 tol: float = 1e-4, verbose: bool | int = False,
+                 warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-8,
+                 n_iter_no_change: int | float = 10, lr_step_size: int = 10,
+                 lr_gamma: float = 0.1, lr_warmup: int = 0,
+                 max_grad_norm: float | None = None, label_smoothing: float = 0.0,
+                 augment: str | dict | None = None, loss: str = "cross_entropy",
+                 weight_init: str = "xavier_uniform",
+                 class_weight: dict | str | None = None, device: str = "auto",
+                 n_threads: int | None = None, dtype: str = "float32") -> None:
         self.conv_layers = conv_layers
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation

@@ -13,12 +13,14 @@ import urllib.request
 import warnings
 import zlib
 from pathlib import Path, PurePath
+from typing import Any
 
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.utils import Bunch
 
 from ._files import atomic_file
+from ._typing import StrPath
 
 __all__ = [
     "DATASETS",
@@ -73,7 +75,7 @@ def _read_exactly(stream, n):
     return out, filled
 
 
-def read_idx(path):
+def read_idx(path: StrPath) -> np.ndarray:
     """Read an IDX file, raw or gzip-compressed, into a numpy array.
 
     IDX is the format MNIST and Fashion-MNIST ship in: two zero bytes, a type
@@ -430,14 +432,16 @@ _LOADER_DOC = """Load {title}'s {{kind}} images, 28x28 grey pixels in [0, 1].
     """
 
 
-def load_mnist(data_home=None, kind="train", download=False, *, as_images=False,
-               return_X_y=False):
+def load_mnist(data_home: StrPath | None = None, kind: str = "train",
+               download: bool = False, *, as_images: bool = False,
+               return_X_y: bool = False) -> Any:
     return _load_idx_dataset("mnist", data_home, kind, download, as_images,
                              return_X_y)
 
 
-def load_fashion_mnist(data_home=None, kind="train", download=False, *,
-                       as_images=False, return_X_y=False):
+def load_fashion_mnist(data_home: StrPath | None = None, kind: str = "train",
+                       download: bool = False, *, as_images: bool = False,
+                       return_X_y: bool = False) -> Any:
     return _load_idx_dataset("fashion-mnist", data_home, kind, download, as_images,
                              return_X_y)
 
@@ -452,7 +456,8 @@ load_fashion_mnist.__doc__ = _LOADER_DOC.format(
 _LOADERS = {"mnist": "load_mnist", "fashion-mnist": "load_fashion_mnist"}
 
 
-def load_digits_images(*, n_class=10, as_images=False, return_X_y=False):
+def load_digits_images(*, n_class: int = 10, as_images: bool = False,
+                       return_X_y: bool = False) -> Any:
     """scikit-learn's 8x8 digits, pixels scaled to [0, 1]: the embedded default.
 
     Ships with scikit-learn, so it needs no download.
@@ -509,7 +514,8 @@ class ImageDecodeError(ValueError):
     """
 
 
-def decode_image(image, *, grayscale=True, background="white"):
+def decode_image(image: Any, *, grayscale: bool = True,
+                 background: str = "white") -> np.ndarray:
     """Pixel values of a Pillow image in [0, 1], as sknets reads every image.
 
     The one decoding rule of ``load_image_folder``, by Pillow mode:
@@ -718,11 +724,12 @@ class ImageFolderSummary:
       skipped 1 file(s): x.png (not an image)
     """
 
-    def __init__(self, folder, counts, modes, sizes, skipped, image_size):
+    def __init__(self, folder: StrPath, counts: dict, modes: dict, sizes: dict,
+                 skipped: list, image_size: tuple[int, int]) -> None:
         self.folder, self.counts, self.modes = folder, counts, modes
         self.sizes, self.skipped, self.image_size = sizes, skipped, image_size
 
-    def lines(self):
+    def lines(self) -> list[str]:
         """The summary as lines of text (what ``str`` joins)."""
         height, width = self.image_size
         out = [f"{self.folder}: {sum(self.counts.values())} images in "
@@ -789,10 +796,13 @@ def _class_files(folder):
     return sorted(files, key=lambda file: file.relative_to(folder).parts)
 
 
-def load_image_folder(path, image_size=(28, 28), labels_csv=None, *,
-                      filename_column=None, label_column=None, grayscale=True,
-                      label_type=None, background="white", as_images=False,
-                      return_X_y=False):
+def load_image_folder(path: StrPath,
+                      image_size: int | tuple[int, int] | None = (28, 28),
+                      labels_csv: StrPath | None = None, *,
+                      filename_column: str | None = None,
+                      label_column: str | None = None, grayscale: bool = True,
+                      label_type: str | None = None, background: str = "white",
+                      as_images: bool = False, return_X_y: bool = False) -> Any:
     """Read a folder of images (PNG, JPEG, TIFF, ...) into X, y with Pillow.
 
     Two layouts: one sub-folder per class (the folder name is the label; the
@@ -879,7 +889,8 @@ def load_image_folder(path, image_size=(28, 28), labels_csv=None, *,
     else:
         entries = _csv_entries(root, labels_csv, filename_column, label_column)
     images, labels, kept, skipped = [], [], [], []
-    modes, sizes = {}, {}
+    modes: dict[str, int] = {}
+    sizes: dict[str, int] = {}
     for file, label in entries:
         relative = str(file.relative_to(root))
         try:

@@ -10,6 +10,8 @@ search into a tidy table.
 
 import math
 import warnings
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +30,8 @@ from sklearn.metrics import (
 from sklearn.metrics._scorer import _Scorer
 from sklearn.utils.validation import check_is_fitted
 
+from ._tables import markdown_table
+from ._typing import ArrayLike
 from .cnn import CNNClassifierTorch, architecture_name
 
 __all__ = [
@@ -150,7 +154,7 @@ For two classes it is the binary ROC-AUC.
 """
 
 
-def per_class_roc_auc_scorers(classes):
+def per_class_roc_auc_scorers(classes: ArrayLike) -> dict:
     """One scorer per class: the one-vs-rest ROC-AUC of its predict_proba column.
 
     A class absent from a fold's ``y`` (or from the labels the estimator was
@@ -182,7 +186,7 @@ def per_class_roc_auc_scorers(classes):
     return scorers
 
 
-def make_scoring(classes=None):
+def make_scoring(classes: ArrayLike = None) -> dict:
     """The multi-metric ``scoring`` dict for comparing classifiers.
 
     Parameters
@@ -272,7 +276,8 @@ class Evaluation:
                 ("recall_macro", "macro recall"), ("f1_macro", "macro F1"),
                 ("roc_auc_ovr", "ROC-AUC (macro)"), ("log_loss", "log loss")]
 
-    def __init__(self, y_true, y_pred, y_proba, classes):
+    def __init__(self, y_true: ArrayLike, y_pred: ArrayLike, y_proba: ArrayLike,
+                 classes: ArrayLike) -> None:
         self.classes = np.asarray(classes)
         self.y_true, self.y_pred = np.asarray(y_true), np.asarray(y_pred)
         self.y_proba = np.asarray(y_proba)
@@ -296,7 +301,7 @@ class Evaluation:
         self.confusion_matrix = confusion_matrix(self.y_true, self.y_pred,
                                                  labels=labels)
 
-    def summary(self):
+    def summary(self) -> dict:
         """The overall scores.
 
         Returns
@@ -309,7 +314,7 @@ class Evaluation:
         result["n_samples"] = len(self.y_true)
         return result
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """The per-class table, as scikit-learn's ``classification_report``.
 
         Returns
@@ -336,7 +341,7 @@ class Evaluation:
         frame.index.name = "class"
         return frame
 
-    def confusion_frame(self):
+    def confusion_frame(self) -> pd.DataFrame:
         """The confusion matrix with class labels.
 
         Returns
@@ -364,7 +369,7 @@ class Evaluation:
         return (f"<Evaluation accuracy={self.accuracy:.4f} "
                 f"f1_macro={self.f1_macro:.4f} n_samples={len(self.y_true)}>")
 
-    def to_markdown(self):
+    def to_markdown(self) -> str:
         """The report as markdown: a summary table, the per-class table and
         the confusion matrix.
 
@@ -372,20 +377,22 @@ class Evaluation:
         -------
         text : str
         """
-        summary = _markdown_table(
+        summary = markdown_table(
             ["metric", "value"],
             [[label, f"{getattr(self, key):.4f}"] for key, label in self._SUMMARY]
-            + [["samples", str(len(self.y_true))]])
+            + [["samples", str(len(self.y_true))]], [False, True])
         frame = self.to_frame()
         rows = [[str(index)] + [str(int(value)) if column == "support"
                                 else _cell(value) for column, value in row.items()]
                 for index, row in frame.iterrows()]
-        per_class = _markdown_table(["class", *frame.columns], rows)
-        matrix = _markdown_table(
+        per_class = markdown_table(["class", *frame.columns], rows,
+                                   [False] + [True] * len(frame.columns))
+        matrix = markdown_table(
             ["true \\ predicted", *map(str, self.classes)],
             [[str(label), *map(str, row)]
              for label, row in zip(self.classes, self.confusion_matrix,
-                                   strict=True)])
+                                   strict=True)],
+            [False] + [True] * len(self.classes))
         return f"{summary}\n\n{per_class}\n\n**Confusion matrix**\n\n{matrix}\n"
 
 
@@ -401,14 +408,7 @@ def _cell(value):
     return "nan" if np.isnan(value) else f"{value:.4f}"
 
 
-def _markdown_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |",
-             "| " + " | ".join("---" for _ in header) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def evaluate(estimator, X, y):
+def evaluate(estimator: Any, X: ArrayLike, y: ArrayLike) -> Evaluation:
     """Score a fitted classifier on (X, y): the report of the seed studies.
 
     Parameters
@@ -463,7 +463,7 @@ def _refit_metric(search):
     return ("score" if "score" in metrics else metrics[0]), metrics
 
 
-def parameter_rows(estimator, candidates):
+def parameter_rows(estimator: Any, candidates: Sequence[dict]) -> list[dict]:
     """One dict of parameters per candidate, for a results table.
 
     Parameters
@@ -509,7 +509,7 @@ def parameter_rows(estimator, candidates):
     return rows
 
 
-def search_results_frame(search):
+def search_results_frame(search: Any) -> pd.DataFrame:
     """A tidy table of a fitted ``GridSearchCV`` (or ``RandomizedSearchCV``).
 
     Parameters

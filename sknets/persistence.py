@@ -18,6 +18,7 @@ import os
 import stat
 import warnings
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 import sklearn
@@ -30,6 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import __version__
 from ._base import resolve_device
 from ._files import write_atomically
+from ._typing import StrPath
 from .cnn import CNNClassifierTorch
 from .mlp import MLPClassifierTorch
 from .modules import build_module
@@ -184,7 +186,7 @@ def _fitted_record(estimator):
     return record
 
 
-def save(estimator, path):
+def save(estimator: Any, path: StrPath) -> Any:
     """Save a fitted sknets estimator to one safetensors file.
 
     Parameters
@@ -397,7 +399,7 @@ def _restore_optimizer(net, record, tensors):
                              f"{exc}") from exc
 
 
-def load(path, device=None):
+def load(path: StrPath, device: str | None = None) -> Any:
     """Load an estimator saved by ``save``, validating everything it reads.
 
     Parameters

@@ -15,12 +15,16 @@ are drawn as written: a ``$`` never switches to mathtext.
 import io
 import math
 import warnings
+from collections.abc import Sequence
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay, auc, roc_curve
+
+from ._typing import ArrayLike
 
 __all__ = [
     "FigureDisplay",
@@ -60,7 +64,7 @@ class FigureDisplay:
     ('FigureDisplay', 2)
     """
 
-    def __init__(self, figure, ax):
+    def __init__(self, figure: Any, ax: Any) -> None:
         self.figure_ = figure
         self.ax_ = ax
 
@@ -105,7 +109,7 @@ def _series(rows, key):
                      for row in rows], dtype=float)
 
 
-def plot_learning_curves(history, title=None):
+def plot_learning_curves(history: Any, title: str | None = None) -> FigureDisplay:
     """Per-epoch loss and accuracy of one fit, training and validation.
 
     Parameters
@@ -153,8 +157,10 @@ def _epoch_axis(ax, metric):
     ax.grid(alpha=0.3)
 
 
-def plot_candidate_curves(histories, *, colour_by=None, colour_name=None,
-                          metrics=("loss", "accuracy"), title=None):
+def plot_candidate_curves(histories: dict, *, colour_by: dict | None = None,
+                          colour_name: str | None = None,
+                          metrics: Sequence[str] = ("loss", "accuracy"),
+                          title: str | None = None) -> FigureDisplay:
     """Every candidate's training and validation curves, overlaid.
 
     One axes per metric; training curves are solid and validation curves
@@ -227,7 +233,8 @@ def plot_candidate_curves(histories, *, colour_by=None, colour_name=None,
     prefix = f"{colour_name}=" if colour_name else ""
     handles = [Line2D([], [], color=colours[r],
                       label=text(prefix + _value_text(distinct[r]))) for r in values]
-    handles += [Line2D([], [], color="grey", linestyle=style, label=label)
+    handles += [Line2D([], [], color="grey", linestyle=style,  # type: ignore[arg-type]
+                       label=label)
                 for part, style, label in (("train", "-", "training"),
                                            ("valid", "--", "validation"))
                 if part in drawn]
@@ -262,8 +269,11 @@ def _value_text(value):
     return str(value)
 
 
-def plot_confusion_matrix(y_true, y_pred, *, labels=None, class_names=None,
-                          normalize=False, title=None):
+def plot_confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, *,
+                          labels: ArrayLike | None = None,
+                          class_names: Sequence[str] | None = None,
+                          normalize: bool = False,
+                          title: str | None = None) -> Any:
     """A confusion matrix with the counts written in, through scikit-learn.
 
     Parameters
@@ -308,7 +318,9 @@ def plot_confusion_matrix(y_true, y_pred, *, labels=None, class_names=None,
     return display
 
 
-def plot_roc_curves(y_true, y_proba, classes, *, class_names=None, title=None):
+def plot_roc_curves(y_true: ArrayLike, y_proba: ArrayLike, classes: ArrayLike, *,
+                    class_names: Sequence[str] | None = None,
+                    title: str | None = None) -> Any:
     """One-vs-rest ROC curve of each class, with its AUC, through scikit-learn.
 
     Parameters
@@ -341,7 +353,7 @@ def plot_roc_curves(y_true, y_proba, classes, *, class_names=None, title=None):
     """
     y_true, y_proba = np.asarray(y_true), np.asarray(y_proba)
     names = class_names if class_names is not None else [str(c) for c in classes]
-    curves = {"fpr": [], "tpr": [], "roc_auc": [], "name": []}
+    curves: dict[str, list] = {"fpr": [], "tpr": [], "roc_auc": [], "name": []}
     for k, (label, name) in enumerate(zip(classes, names, strict=True)):
         positive = y_true == label
         if positive.all() or not positive.any():
@@ -382,7 +394,8 @@ def _grid(n, width=1.2):
     return fig, axes[:n]
 
 
-def plot_filters(filters, max_filters=64, title=None):
+def plot_filters(filters: Any, max_filters: int = 64,
+                 title: str | None = None) -> FigureDisplay:
     """The learned filters of a convolutional layer, one small image each.
 
     Parameters
@@ -448,9 +461,12 @@ def gallery_indices(y_true, y_pred, n_correct=8, n_wrong=8):
     return np.concatenate([right, wrong]).astype(int)
 
 
-def plot_predictions_gallery(images, y_true, y_pred, *, class_names=None,
-                             classes=None, n_correct=8, n_wrong=8, image_shape=None,
-                             title=None):
+def plot_predictions_gallery(images: ArrayLike, y_true: ArrayLike, y_pred: ArrayLike, *,
+                             class_names: Sequence[str] | None = None,
+                             classes: ArrayLike | None = None, n_correct: int = 8,
+                             n_wrong: int = 8,
+                             image_shape: tuple[int, ...] | None = None,
+                             title: str | None = None) -> FigureDisplay:
     """Examples the model got right and wrong, with true and predicted labels.
 
     Parameters
@@ -560,7 +576,8 @@ def _axis_values(values):
             [_value_text(v) for v in distinct])
 
 
-def plot_search_results(search, param, metric=None, title=None):
+def plot_search_results(search: Any, param: str, metric: str | None = None,
+                        title: str | None = None) -> FigureDisplay:
     """Score against one varied parameter, for a search or its results table.
 
     Each point is a candidate: its mean score with its interval as an error
@@ -619,7 +636,7 @@ def plot_search_results(search, param, metric=None, title=None):
     fig = Figure(figsize=(6, 4), layout="constrained")
     ax = fig.subplots()
     ax.errorbar(xs, scores, yerr=yerr, fmt="o", alpha=0.6, capsize=3, label=label)
-    best = {}
+    best: dict = {}
     for x, score in zip(xs, scores, strict=True):
         if not np.isnan(score):
             best[x] = max(best.get(x, -np.inf), score)
@@ -641,7 +658,9 @@ def plot_search_results(search, param, metric=None, title=None):
     return FigureDisplay(fig, ax)
 
 
-def plot_parallel_coordinates(search, params, metric=None, title=None):
+def plot_parallel_coordinates(search: Any, params: Sequence[str],
+                              metric: str | None = None,
+                              title: str | None = None) -> FigureDisplay:
     """Parallel coordinates: one vertical axis per parameter, then the score.
 
     Each candidate is a line through its parameter values and its score,

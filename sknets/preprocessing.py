@@ -24,9 +24,11 @@ from sklearn.base import (
 )
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
+from typing_extensions import Self
 
 from ._docs import DocLinkMixin
 from ._images import as_layout, check_not_sparse, host_tensor, validate_images
+from ._typing import ArrayLike
 
 __all__ = [
     "DilateImages",
@@ -59,7 +61,7 @@ class _ImageTransformer(DocLinkMixin, TransformerMixin, BaseEstimator):
         return getattr(self, "image_shape", None)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> Self:
         """Learn what the transformation needs from X.
 
         Parameters
@@ -83,7 +85,7 @@ width) or (n_samples, channels, height, width)
     def _fit(self, images):
         pass
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """Transform X, returning float32 data in the layout of X.
 
         Parameters
@@ -179,7 +181,9 @@ class ImageResizer(ClassNamePrefixFeaturesOutMixin, _ImageTransformer):
 
     _stateless = True
 
-    def __init__(self, size=(28, 28), image_shape=None, antialias=True):
+    def __init__(self, size: int | tuple[int, int] = (28, 28),
+                 image_shape: tuple[int, ...] | None = None,
+                 antialias: bool = True) -> None:
         self.size = size
         self.image_shape = image_shape
         self.antialias = antialias
@@ -240,7 +244,8 @@ class InvertImages(OneToOneFeatureMixin, _ImageTransformer):
         "image_shape": ["array-like", None],
     }
 
-    def __init__(self, max_value="auto", image_shape=None):
+    def __init__(self, max_value: float | str | None = "auto",
+                 image_shape: tuple[int, ...] | None = None) -> None:
         self.max_value = max_value
         self.image_shape = image_shape
 
@@ -295,7 +300,8 @@ class PixelScaler(OneToOneFeatureMixin, _ImageTransformer):
         "image_shape": ["array-like", None],
     }
 
-    def __init__(self, method="unit", max_value="auto", image_shape=None):
+    def __init__(self, method: str = "unit", max_value: float | str | None = "auto",
+                 image_shape: tuple[int, ...] | None = None) -> None:
         self.method = method
         self.max_value = max_value
         self.image_shape = image_shape
@@ -360,7 +366,8 @@ class DilateImages(OneToOneFeatureMixin, _ImageTransformer):
 
     _stateless = True
 
-    def __init__(self, size=2, image_shape=None):
+    def __init__(self, size: int = 2,
+                 image_shape: tuple[int, ...] | None = None) -> None:
         self.size = size
         self.image_shape = image_shape
 
@@ -401,7 +408,7 @@ class ImageFlattener(OneToOneFeatureMixin, _ImageTransformer):
     _parameter_constraints: dict = {}
     _stateless = True
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """Flatten X.
 
         Parameters

@@ -142,8 +142,23 @@ def test_report_text_and_markdown():
     assert f"| macro F1 | {report.f1_macro:.4f} |" in markdown
     assert f"| cat | {report.precision[2]:.4f} | {report.recall[2]:.4f} |" in markdown
     assert f"| {report.support[2]} |" in markdown
-    assert "| true \\ predicted | ant | bee | cat | dog |" in markdown
+    assert "| true \\\\ predicted | ant | bee | cat | dog |" in markdown
+    assert "| --- | ---: | ---: | ---: | ---: |" in markdown  # counts align right
     assert report.summary()["n_samples"] == len(y)
+
+
+def test_markdown_escapes_class_names():
+    # One renderer for every table: a class named like markup or a cell's
+    # end is shown as written, in its own cell.
+    from sknets.metrics import Evaluation
+
+    report = Evaluation(np.array([0, 1, 1]), np.array([0, 1, 0]),
+                        np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]),
+                        np.array([0, 1]))
+    report.classes = np.array(["a|b", "<i>"], dtype=object)
+    markdown = report.to_markdown()
+    assert "| a\\|b |" in markdown and "| &lt;i&gt; |" in markdown
+    assert "<i>" not in markdown
 
 
 def test_evaluate_refuses_labels_the_model_never_saw():

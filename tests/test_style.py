@@ -34,6 +34,18 @@ def test_files_are_replaced_in_one_place():
     assert offenders == []
 
 
+def test_tables_are_rendered_in_one_place():
+    # Markdown and HTML tables (Evaluation.to_markdown, the study report) go
+    # through sknets._tables, which escapes every cell.
+    marks = ('" | ".join(', "<table", "<th", '"---"', '"---:"')
+    offenders = [f"{path.relative_to(ROOT)}:{number}"
+                 for path in (ROOT / "sknets").rglob("*.py")
+                 if path.name != "_tables.py"
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if any(mark in line for mark in marks)]
+    assert offenders == []
+
+
 def _sibling_imports(package):
     # Each module of a package and the sibling modules it imports (at any
     # depth of its code: an import inside a function counts too).

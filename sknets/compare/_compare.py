@@ -8,7 +8,10 @@ module imports the others, none imports it.
 
 import inspect
 import warnings
+from collections.abc import Sequence
+from typing import Any
 
+from .._typing import ArrayLike, StrPath
 from ..mlp import MLPClassifierTorch
 from ..persistence import _decode
 from . import _report
@@ -75,7 +78,7 @@ class ComparisonResult:
     {'alpha': 0.1}
     """
 
-    def __init__(self, **attributes):
+    def __init__(self, **attributes: Any) -> None:
         self.__dict__.update(attributes)
 
     def __repr__(self):
@@ -83,12 +86,17 @@ class ComparisonResult:
                 f"{self.best_params_}, output in {self.output_dir}>")
 
 
-def compare(estimator, param_grid, X, y, X_test=None, y_test=None, *,
-            cv=5, repeats=2, scoring=None, refit="f1_macro", n_jobs=None,
-            output_dir="runs/compare", test_size=0.2, validation_size=0.2,
-            random_state=0, save_all=False, class_names=None, data_summary=None,
-            client=None, verbose=True, sample_weight=None, search="grid", factor=3,
-            command=None):
+def compare(estimator: Any, param_grid: dict | list[dict], X: ArrayLike, y: ArrayLike,
+            X_test: ArrayLike | None = None, y_test: ArrayLike | None = None, *,
+            cv: int | str = 5, repeats: int = 2, scoring: dict | None = None,
+            refit: str = "f1_macro", n_jobs: int | None = None,
+            output_dir: StrPath = "runs/compare", test_size: float = 0.2,
+            validation_size: float = 0.2, random_state: int = 0, save_all: bool = False,
+            class_names: Sequence[str] | None = None,
+            data_summary: Sequence[str] | None = None, client: Any = None,
+            verbose: bool = True, sample_weight: ArrayLike | None = None,
+            search: str = "grid", factor: int = 3,
+            command: str | None = None) -> ComparisonResult:
     """Compare the candidates of a parameter grid and write a report.
 
     Parameters

@@ -21,6 +21,7 @@ from ..mlp import MLPClassifierTorch
 from ..model_selection._search import _params_key, _units, fit_cost, fit_on_folds
 from ..training import NoFiniteWeightsError
 from ..training.fused import fusion_key
+from ..training.progress import epoch_listener, no_epoch_listeners
 from ..training.spec import ModuleSpec, TrainingSpec
 from ._record import DIVERGED, DONE, INTERRUPTED, Record, candidate_name
 from ._study import _n_features, _splits
@@ -78,7 +79,7 @@ def _score(model, error, fit_time, X_val, y_val, scoring, *, validation,
     return _Outcome(status, model, scores, fit_time)
 
 
-_WARM = set()  # the estimator types this process has warmed up
+_WARM: set[type] = set()  # the estimator types this process has warmed up
 
 
 def _warm_up(estimator, study, rows=64):
@@ -93,7 +94,7 @@ def _warm_up(estimator, study, rows=64):
     _WARM.add(type(estimator))
     model = clone(estimator).set_params(max_iter=1, early_stopping=False,
                                         verbose=False)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), no_epoch_listeners():
         warnings.simplefilter("ignore")
         try:
             model.fit(study.X[:rows], study.y[:rows])
@@ -196,7 +197,11 @@ def groups(estimator, candidates, n_units=1, n_features=1):
 
 
 class _Progress:
-    """A tqdm bar over the fits of a run, shown only when asked for."""
+    """A tqdm bar over the fits of a run, shown only when asked for.
+
+    In process, the group in training says which epoch it is at and about
+    how long it has left (``epoch``, an epoch listener of its fits).
+    """
 
     def __init__(self, total, done, folds, verbose):
         self.folds = folds
@@ -206,15 +211,43 @@ class _Progress:
                         f"fits ({folds} folds per candidate)")
 
     def start(self, group, stacked):
-        n_fits = len(group) * self.folds
-        how = " together" if stacked and n_fits > 1 else ""
-        self.bar.set_postfix_str(f"training {n_fits} fit(s){how}")
+        self.n_fits = len(group) * self.folds
+        self.stacked = stacked and self.n_fits > 1
+        self.text = (f"training {self.n_fits} fit(s)"
+                     + (" together" if self.stacked else ""))
+        self.fit, self.last = 0, 0  # the fit in training and its epochs done
+        self.fit_start = self.last_time = time.perf_counter()
+        self.bar.set_postfix_str(self.text)
+
+    def epoch(self, done, total):
+        """An epoch of the group's fit ended: show it with the time left."""
+        now = time.perf_counter()
+        if done <= self.last:  # the next of fits trained one by one
+            self.fit += 1
+            self.fit_start = self.last_time
+        self.last, self.last_time = done, now
+        per_epoch = (now - self.fit_start) / done
+        fits_after = 0 if self.stacked else max(self.n_fits - self.fit - 1, 0)
+        left = per_epoch * ((total - done) + fits_after * total)
+        which = "" if self.stacked or self.n_fits == 1 else (
+            f", fit {self.fit + 1}/{self.n_fits}")
+        self.bar.set_postfix_str(f"{self.text}{which}: epoch {done}/{total}, "
+                                 f"about {_duration(left)} left")
 
     def done(self):
         self.bar.update(self.folds)
 
     def close(self):
         self.bar.close()
+
+
+def _duration(seconds):
+    """Seconds as '40 s', '3 min' or '1.5 h'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def stacks(estimator, params, study):
@@ -289,5 +322,7 @@ def execute(estimator, todo, study, finished, progress, *, n_jobs=None, client=N
     else:
         for unit in groups(estimator, todo):
             progress.start(unit, stacks(estimator, unit[0], study))
-            for record, models in run_group(estimator, unit, study, **options(unit)):
+            with epoch_listener(progress.epoch):
+                results = run_group(estimator, unit, study, **options(unit))
+            for record, models in results:
                 finished(record, models)

@@ -39,7 +39,8 @@ def _floor_log(value, factor):
     return k
 
 
-def halving_rungs(n_candidates, max_iter, factor=3):
+def halving_rungs(n_candidates: int, max_iter: int,
+                  factor: int = 3) -> list[tuple[int, int]]:
     """The rungs of a successive-halving run: epochs and candidates of each.
 
     Parameters

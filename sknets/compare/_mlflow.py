@@ -15,6 +15,7 @@ import urllib.parse
 
 import numpy as np
 
+from .._typing import StrPath
 from ..persistence import _decode
 from ..plotting import _value_text
 from ._folder import RunFolder
@@ -171,7 +172,8 @@ def _study(folder):
     return run, records, comparison, rank(run, records, comparison)
 
 
-def log_to_mlflow(run_dir, tracking_uri=None, experiment=None):
+def log_to_mlflow(run_dir: StrPath, tracking_uri: str | None = None,
+                  experiment: str | None = None) -> str:
     """Log a comparison run folder to MLflow.
 
     A parent run holds the study: the protocol and every base parameter

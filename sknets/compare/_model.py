@@ -22,7 +22,7 @@ class Table:
 
     columns: list
     rows: list
-    numeric: list = None
+    numeric: list | None = None
     wide: bool = False  # may scroll sideways (per-class tables)
 
 

@@ -31,7 +31,7 @@ def _value_label(value):
     return str(value)
 
 
-def candidate_name(params):
+def candidate_name(params: dict) -> str:
     """A unique file name for a candidate: readable, then a hash of its values.
 
     Parameters

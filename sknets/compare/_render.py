@@ -1,53 +1,22 @@
 """Markdown and HTML renderings of a report model (``_model.Report``).
 
 Both walk the same sections and blocks; each escapes every string it is
-given, so class names and parameter values are shown as written.
+given, so class names and parameter values are shown as written. Tables go
+through the package's one table renderer (``sknets._tables``).
 """
 
 import base64
 import html
 import re
 
+from .._tables import escape_markdown, html_table, markdown_table
 from ._model import Code, Details, Image, Table
 
 __all__ = ["escape_markdown", "render_html", "render_markdown"]
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]|#!{}])")
-
-
-def escape_markdown(text):
-    """Text shown as written in Markdown (GitHub's and CommonMark's).
-
-    Parameters
-    ----------
-    text : str
-
-    Returns
-    -------
-    escaped : str
-        HTML's ``& < >`` as entities, Markdown's punctuation and ``|`` (a
-        table cell's end) backslash-escaped, ``_`` at a word's edge escaped.
-
-    Examples
-    --------
-    >>> from sknets.compare._render import escape_markdown
-    >>> escape_markdown("<script>a|b</script>")
-    '&lt;script&gt;a\\\\|b&lt;/script&gt;'
-    """
-    text = html.escape(str(text), quote=False)
-    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
-    text = re.sub(r"(?<!\w)_|_(?!\w)", r"\\_", text)
-    return text.replace("\n", " ")
-
-
 def _markdown_table(table):
-    lines = ["| " + " | ".join(escape_markdown(c) for c in table.columns) + " |",
-             "| " + " | ".join("---:" if (table.numeric or [False] * 99)[i] else "---"
-                               for i in range(len(table.columns))) + " |"]
-    lines += ["| " + " | ".join(escape_markdown(c) for c in row) + " |"
-              for row in table.rows]
-    return "\n".join(lines)
+    return markdown_table(table.columns, table.rows, table.numeric)
 
 
 def _markdown_blocks(blocks, level):
@@ -93,17 +62,7 @@ def render_markdown(report):
 
 
 def _html_table(table):
-    numeric = table.numeric or [False] * len(table.columns)
-
-    def cell(tag, text, i):
-        align = ' class="num"' if numeric[i] else ""
-        return f"<{tag}{align}>{html.escape(text)}</{tag}>"
-
-    head = "".join(cell("th", c, i) for i, c in enumerate(table.columns))
-    body = "".join("<tr>" + "".join(cell("td", c, i) for i, c in enumerate(row))
-                   + "</tr>" for row in table.rows)
-    inner = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    return f'<div class="wide">{inner}</div>' if table.wide else inner
+    return html_table(table.columns, table.rows, table.numeric, table.wide)
 
 
 def _html_blocks(blocks):

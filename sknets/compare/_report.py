@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .. import plotting
+from .._typing import StrPath
 from ..metrics import Evaluation
 from ..persistence import _decode, _decode_array
 from ..plotting import _value_text
@@ -657,7 +658,7 @@ def _images(blocks):
             yield from _images(block.blocks)
 
 
-def write_report(run_dir):
+def write_report(run_dir: StrPath) -> Path:
     """Render the report of a run folder: report.html, report.md and figures/.
 
     Reads only the folder, so it works on a finished or an interrupted run

@@ -12,6 +12,7 @@ HParams and Scalars dashboards.
 import math
 from pathlib import Path
 
+from .._typing import StrPath
 from ..persistence import _decode
 from ..plotting import _value_text
 from ._folder import RunFolder
@@ -50,7 +51,7 @@ def _clear(logdir, names):
             path.unlink()
 
 
-def log_to_tensorboard(run_dir, logdir):
+def log_to_tensorboard(run_dir: StrPath, logdir: StrPath) -> Path:
     """Write a comparison run folder as a TensorBoard logdir.
 
     Parameters

@@ -15,12 +15,16 @@ difference excludes 0).
 """
 
 import math
+from collections.abc import Callable, Sequence
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from sklearn import model_selection as _sk
+
+from .._typing import ArrayLike
 
 __all__ = [
     "CandidateComparison",
@@ -35,7 +39,8 @@ __all__ = [
 # -- the statistics ------------------------------------------------------------------
 
 
-def corrected_ttest(differences, test_train_ratio):
+def corrected_ttest(differences: ArrayLike,
+                    test_train_ratio: float) -> tuple[float, float, float]:
     """The corrected resampled t-test of a mean over correlated splits.
 
     Parameters
@@ -84,7 +89,7 @@ def _interval(mean, se, k, alpha):
     return mean - half, mean + half
 
 
-def bonferroni_adjust(p_values):
+def bonferroni_adjust(p_values: ArrayLike) -> np.ndarray:
     """Bonferroni's adjustment of p-values for multiple comparisons.
 
     Parameters
@@ -113,7 +118,8 @@ def bonferroni_adjust(p_values):
     return np.minimum(1.0, p * m)
 
 
-def wilson_interval(successes, n, alpha=0.05):
+def wilson_interval(successes: float, n: int,
+                    alpha: float = 0.05) -> tuple[float, float]:
     """Wilson's score interval of a proportion (e.g. test accuracy).
 
     Parameters
@@ -144,8 +150,9 @@ def wilson_interval(successes, n, alpha=0.05):
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def bootstrap_interval(statistic, *arrays, n_resamples=1000, alpha=0.05,
-                       random_state=0):
+def bootstrap_interval(statistic: Callable[..., float], *arrays: ArrayLike,
+                       n_resamples: int = 1000, alpha: float = 0.05,
+                       random_state: int | None = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of a statistic of paired arrays.
 
     Parameters
@@ -175,13 +182,13 @@ def bootstrap_interval(statistic, *arrays, n_resamples=1000, alpha=0.05,
     >>> bool(low < 49.5 < high)
     True
     """
-    arrays = [np.asarray(a) for a in arrays]
-    n = len(arrays[0])
+    columns = [np.asarray(a) for a in arrays]
+    n = len(columns[0])
     rng = np.random.default_rng(random_state)
     values = np.empty(n_resamples)
     for i in range(n_resamples):
         rows = rng.integers(0, n, n)
-        values[i] = statistic(*(a[rows] for a in arrays))
+        values[i] = statistic(*(a[rows] for a in columns))
     low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
     return float(low), float(high)
 
@@ -312,8 +319,10 @@ class CandidateComparison:
     1  1.000       10.0     False
     """
 
-    def __init__(self, candidates, effects, *, metric, alpha, n_splits,
-                 test_train_ratio, binomial_se=None, failed=(), notes=()):
+    def __init__(self, candidates: pd.DataFrame, effects: pd.DataFrame, *, metric: str,
+                 alpha: float, n_splits: int, test_train_ratio: float | None,
+                 binomial_se: bool | None = None, failed: Sequence[str] = (),
+                 notes: Sequence[str] = ()) -> None:
         self.candidates = candidates
         self.effects = effects
         self.metric = metric
@@ -337,7 +346,7 @@ class CandidateComparison:
     def _level(self):
         return f"{1 - self.alpha:.0%}"
 
-    def interval_text(self, low, high, simultaneous=False):
+    def interval_text(self, low: float, high: float, simultaneous: bool = False) -> str:
         """'95% CI 0.951 to 0.968', or '' where the interval is unknown.
 
         Parameters
@@ -356,7 +365,7 @@ class CandidateComparison:
         kind = "simultaneous " if simultaneous else ""
         return f"{kind}{self._level()} CI {low:.3f} to {high:.3f}"
 
-    def summary(self, describe=None):
+    def summary(self, describe: Callable[[dict], str] | None = None) -> list[str]:
         """The sentences a report gives about this comparison.
 
         Parameters
@@ -422,7 +431,7 @@ class CandidateComparison:
                 "not finite (a failed or diverged fit).")
         return sentences + self.notes
 
-    def effect_sentences(self):
+    def effect_sentences(self) -> list[str]:
         """One sentence per varied parameter, the one with evidence first.
 
         Returns
@@ -480,7 +489,7 @@ class CandidateComparison:
                 f"{self.metric}, {self.n_splits} split(s), {len(self.tied)} tied "
                 "with the best>")
 
-    def plot_effects(self, ax=None, title=None):
+    def plot_effects(self, ax: Any = None, title: str | None = None) -> Any:
         """A forest plot of the effects: each difference with its interval.
 
         Parameters
@@ -696,8 +705,9 @@ def comparison_from_scores(params, scores, *, metric, test_train_ratio, alpha=0.
                                binomial_se=binomial_se, failed=failed, notes=notes)
 
 
-def compare_candidates(search, *, scoring=None, alpha=0.05, test_train_ratio=None,
-                       n_test=None):
+def compare_candidates(search: Any, *, scoring: str | None = None, alpha: float = 0.05,
+                       test_train_ratio: float | None = None,
+                       n_test: int | None = None) -> CandidateComparison:
     """Compare the candidates of a fitted search, with intervals and tests.
 
     Parameters
@@ -757,6 +767,8 @@ def compare_candidates(search, *, scoring=None, alpha=0.05, test_train_ratio=Non
     >>> print(comparison.summary()[0])
     Best: C=1, score 0.9733 (95% CI 0.921 to 1.025, over 5 splits).
     """
+    results: Any
+    owner: Any
     if isinstance(search, dict):
         results, owner = search, None
     else:

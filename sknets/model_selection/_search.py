@@ -4,7 +4,9 @@ import copy
 import time
 import warnings
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from inspect import signature
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,10 +16,12 @@ from sklearn.base import clone
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.utils import _safe_indexing
 from sklearn.utils.parallel import Parallel, delayed
+from typing_extensions import Self
 
 from .._base import BaseTorchClassifier, _fork_devices, resolve_device
 from .._callbacks import propagates_callbacks
 from .._docs import DocLinkMixin
+from .._typing import ArrayLike
 from ..training import fit_threads, flush_denormal, intra_op_threads
 from ..training.fused import fusion_key, train_together
 from ..training.params import STACKABLE_PARAMS
@@ -112,7 +116,9 @@ def _fit_separately(estimators, X, y, rows, validation_data, sample_weight):
     return results
 
 
-def fit_on_folds(estimators, X, y, rows, validation_data=None, sample_weight=None):
+def fit_on_folds(estimators: Sequence[Any], X: ArrayLike, y: ArrayLike,
+                 rows: Sequence[ArrayLike], validation_data: tuple | None = None,
+                 sample_weight: ArrayLike | None = None) -> list:
     """Fit sknets estimators on subsets of the rows of one dataset, fused.
 
     Each estimator is fitted as ``estimator.fit(X[r], y[r],
@@ -168,11 +174,11 @@ def fit_on_folds(estimators, X, y, rows, validation_data=None, sample_weight=Non
         raise ValueError("fit_on_folds needs estimators whose parameters differ "
                          f"only in {sorted(STACKABLE_PARAMS)}.")
     first = estimators[0]
-    continued = {"net_" in vars(e) and e.warm_start for e in estimators}
-    if len(continued) > 1:
+    kinds = {"net_" in vars(e) and e.warm_start for e in estimators}
+    if len(kinds) > 1:
         raise ValueError("fit_on_folds needs estimators that are all unfitted or "
                          "all fitted with warm_start=True.")
-    continued = continued.pop()
+    continued = kinds.pop()
     results = [[est, None, 0.0] for est in estimators]
     tic = time.perf_counter()
     state = dict(vars(first))
@@ -434,7 +440,9 @@ class _FusedSearchMixin(DocLinkMixin):
     # when fuse=True (_sklearn_fit.search_fit); everything else is
     # scikit-learn's own.
 
-    def fit(self, X, y=None, **params):
+    fuse: bool
+
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None, **params: Any) -> Self:
         """Run fit with all sets of parameters.
 
         Parameters
@@ -462,7 +470,8 @@ class _FusedSearchMixin(DocLinkMixin):
                 f"scikit-learn {FOLLOWS} does, so they are not fused: they run "
                 "one by one, with scikit-learn's own code.", UserWarning,
                 stacklevel=2)
-        return super().fit(X, y, **params)
+        # The search class's scikit-learn fit, next in its method order.
+        return super().fit(X, y, **params)  # type: ignore[misc]
 
 
 _FUSE_DOC = """
@@ -501,9 +510,11 @@ class GridSearchCV(_FusedSearchMixin, _sk.GridSearchCV):
     _parameter_constraints: dict = {**_sk.GridSearchCV._parameter_constraints,
                                     "fuse": ["boolean"]}
 
-    def __init__(self, estimator, param_grid, *, scoring=None, n_jobs=None,
-                 refit=True, cv=None, verbose=0, pre_dispatch="2*n_jobs",
-                 error_score=np.nan, return_train_score=False, fuse=True):
+    def __init__(self, estimator: Any, param_grid: dict | list[dict], *,
+                 scoring: Any = None, n_jobs: int | None = None,
+                 refit: bool | str | Callable = True, cv: Any = None, verbose: int = 0,
+                 pre_dispatch: int | str = "2*n_jobs", error_score: Any = np.nan,
+                 return_train_score: bool = False, fuse: bool = True) -> None:
         super().__init__(estimator, param_grid, scoring=scoring, n_jobs=n_jobs,
                          refit=refit, cv=cv, verbose=verbose,
                          pre_dispatch=pre_dispatch, error_score=error_score,
@@ -540,10 +551,13 @@ class RandomizedSearchCV(_FusedSearchMixin, _sk.RandomizedSearchCV):
     _parameter_constraints: dict = {
         **_sk.RandomizedSearchCV._parameter_constraints, "fuse": ["boolean"]}
 
-    def __init__(self, estimator, param_distributions, *, n_iter=10, scoring=None,
-                 n_jobs=None, refit=True, cv=None, verbose=0,
-                 pre_dispatch="2*n_jobs", random_state=None, error_score=np.nan,
-                 return_train_score=False, fuse=True):
+    def __init__(self, estimator: Any, param_distributions: dict | list[dict], *,
+                 n_iter: int = 10, scoring: Any = None, n_jobs: int | None = None,
+                 refit: bool | str | Callable = True, cv: Any = None, verbose: int = 0,
+                 pre_dispatch: int | str = "2*n_jobs",
+                 random_state: int | np.random.RandomState | None = None,
+                 error_score: Any = np.nan, return_train_score: bool = False,
+                 fuse: bool = True) -> None:
         super().__init__(estimator, param_distributions, n_iter=n_iter,
                          scoring=scoring, n_jobs=n_jobs, refit=refit, cv=cv,
                          verbose=verbose, pre_dispatch=pre_dispatch,

@@ -1,8 +1,61 @@
-"""Progress output: a line per epoch, and tqdm bars over batches and epochs."""
+"""Progress output: a line per epoch, tqdm bars over batches and epochs, and
+the epoch listeners that show a fit's progress in a caller's own display."""
+
+import contextlib
+import contextvars
 
 from skorch.callbacks import Callback
 
-__all__ = ["BatchProgressBar", "EpochLogger", "EpochProgressBar", "progress_callbacks"]
+__all__ = ["BatchProgressBar", "EpochLogger", "EpochProgressBar", "epoch_listener",
+           "no_epoch_listeners", "notify_epoch", "progress_callbacks"]
+
+_LISTENERS: contextvars.ContextVar = contextvars.ContextVar("sknets_epoch_listeners",
+                                                           default=())
+
+
+@contextlib.contextmanager
+def epoch_listener(listener):
+    """Call ``listener(done, total)`` after each epoch trained in the block.
+
+    Every fit trained in this thread inside the block (one by one, or as one
+    stack: its epochs then count once) calls it once per epoch with the
+    epochs done and the most epochs any of its members may train.
+
+    Parameters
+    ----------
+    listener : callable
+
+    Examples
+    --------
+    >>> from sknets.training.progress import epoch_listener, notify_epoch
+    >>> seen = []
+    >>> with epoch_listener(lambda done, total: seen.append((done, total))):
+    ...     notify_epoch(1, 3)
+    >>> notify_epoch(2, 3)  # outside the block: nobody listens
+    >>> seen
+    [(1, 3)]
+    """
+    token = _LISTENERS.set((*_LISTENERS.get(), listener))
+    try:
+        yield
+    finally:
+        _LISTENERS.reset(token)
+
+
+@contextlib.contextmanager
+def no_epoch_listeners():
+    """Hide the fits trained in the block from this thread's epoch listeners."""
+    token = _LISTENERS.set(())
+    try:
+        yield
+    finally:
+        _LISTENERS.reset(token)
+
+
+def notify_epoch(done, total):
+    """Tell this thread's epoch listeners that ``done`` of ``total`` epochs ran."""
+    for listener in _LISTENERS.get():
+        listener(done, total)
 
 
 class EpochLogger(Callback):

@@ -12,6 +12,8 @@ import time
 
 import torch
 
+from .progress import notify_epoch
+
 __all__ = ["Member", "add_l2_gradient", "clip_gradients", "run_epochs"]
 
 
@@ -175,6 +177,8 @@ def run_epochs(members, step):
     for m in active:
         m.net.stop_training_ = False
         m.net.interrupted_ = False
+    total = max((m.epochs for m in active), default=0)
+    done = 0
     try:
         while active:
             tic = time.perf_counter()
@@ -204,6 +208,8 @@ def run_epochs(members, step):
                 if keep:
                     step.keep(keep)
                 active = [active[i] for i in keep]
+            done += 1
+            notify_epoch(done, total)
     except KeyboardInterrupt:
         # The epoch in progress is dropped from the history; the monitor
         # rolls the weights back to the last completed epoch.
