@@ -103,7 +103,7 @@ _STYLE = (
     "img{max-width:100%}figcaption{font-size:12px;color:#555}"
     "details{margin:.4em 0}summary{cursor:pointer}"
     "pre{background:#f6f8fa;border:1px solid #d8dee4;border-radius:6px;"
-    "padding:.6em 1em;white-space:pre-wrap;word-break:break-all;font-size:13px}"
+    "padding:.6em 1em;white-space:pre-wrap;overflow-wrap:anywhere;font-size:13px}"
 )
 
 
