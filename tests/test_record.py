@@ -54,3 +54,13 @@ def test_a_rung_record_adds_cpu_time_only_when_every_rung_has_it():
     assert second.cpu_time == 3.5
     older = _record(rungs=None).after_rung(None, 0, 1)  # written before CPU times
     assert _record(rungs=None, cpu_time=2.5).after_rung(older, 1, 3).cpu_time is None
+
+
+def test_curve_points_are_the_first_splits_finite_numbers():
+    from sknets.persistence import _encode
+
+    history = [{"epoch": 1, "train_loss": 0.5, "diverged": False, "lr": 0.01},
+               {"epoch": 2, "train_loss": math.nan, "valid_f1_macro": 0.7}]
+    record = _record(histories=[_encode(history, "history"), []], rungs=None)
+    assert record.curve_points() == [(1, "train_loss", 0.5), (1, "lr", 0.01),
+                                     (2, "valid_f1_macro", 0.7)]

@@ -20,8 +20,7 @@ from ..persistence import _decode
 from ..plotting import _value_text
 from ._folder import RunFolder
 from ._record import DONE
-from ._report import _load_evaluation, _params_text
-from ._runner import compare_records, rank
+from ._report import _load_evaluation, _params_text, read_results
 
 __all__ = ["TrackingError", "check_tracking", "log_to_mlflow"]
 
@@ -155,23 +154,6 @@ def _existing(client, experiment_id, identity):
         [experiment_id], filter_string=f"tags.`{_TAG}` = '{identity}'")
 
 
-def _study(folder):
-    # The folder read as the report reads it.
-    run = folder.read_run()
-    if run is None:
-        raise ValueError(f"{folder.path} holds no comparison run (no run.json).")
-    records = {}
-    for entry in run["candidates"]:
-        record = folder.finished_record(entry["name"])
-        if record is not None:
-            records[entry["name"]] = record
-    if not records:
-        raise ValueError(f"{folder.path} holds no finished candidate yet; rerun the "
-                         "comparison to train them.")
-    comparison = compare_records(run, records)
-    return run, records, comparison, rank(run, records, comparison)
-
-
 def log_to_mlflow(run_dir: StrPath, tracking_uri: str | None = None,
                   experiment: str | None = None) -> str:
     """Log a comparison run folder to MLflow.
@@ -217,7 +199,7 @@ def log_to_mlflow(run_dir: StrPath, tracking_uri: str | None = None,
         When the folder holds no run, or no finished candidate.
     """
     folder = RunFolder(run_dir)
-    run, records, comparison, frame = _study(folder)
+    run, records, comparison, frame = read_results(folder)
     client = check_tracking(tracking_uri)
     mlflow = _mlflow()
     uri = tracking_uri or mlflow.get_tracking_uri()
@@ -229,11 +211,12 @@ def log_to_mlflow(run_dir: StrPath, tracking_uri: str | None = None,
     identity = hashlib.sha256(
         f"{run['fingerprint']}:{folder.path.resolve()}".encode()).hexdigest()[:32]
     content = _content(folder)
-    for old in _existing(client, experiment_id, identity):
+    existing = _existing(client, experiment_id, identity)
+    for old in existing:
         if (old.data.tags.get(_ROLE) == "study"
                 and old.data.tags.get(_CONTENT) == content):
             return old.info.run_id
-    for old in _existing(client, experiment_id, identity):
+    for old in existing:  # the runs of the study before it changed
         client.delete_run(old.info.run_id)
 
     common = {_TAG: identity}
@@ -307,7 +290,7 @@ def log_to_mlflow(run_dir: StrPath, tracking_uri: str | None = None,
 
 def _log_candidate(client, experiment_id, parent_id, common, row, record, position,
                    metric_names):
-    from mlflow.entities import RunTag
+    from mlflow.entities import Metric, RunTag
 
     params = _decode(record.params, "params")
     child = client.create_run(experiment_id, run_name=_params_text(params),
@@ -323,12 +306,8 @@ def _log_candidate(client, experiment_id, parent_id, common, row, record, positi
         values[f"mean_{metric}"] = row[f"mean_{metric}"]
         values[f"std_{metric}"] = row[f"std_{metric}"]
     metrics = _metrics(values)
-    history = _decode(record.histories[0], "history") if record.histories else []
-    for entry in history:
-        step = int(entry.get("epoch", 0))
-        metrics += _metrics({key: value for key, value in entry.items()
-                             if key != "epoch" and isinstance(value, (int, float))
-                             and not isinstance(value, bool)}, step=step)
+    metrics += [Metric(key, value, 0, step) for step, key, value in
+                record.curve_points()]
     _log_batch(client, child.info.run_id, params=_params(params),
                metrics=metrics, tags=[RunTag("sknets.position", str(position))])
     client.set_terminated(child.info.run_id,

@@ -12,8 +12,6 @@ import os
 import platform
 from importlib import metadata
 
-import numpy as np
-import sklearn
 import torch
 
 from .. import __version__
@@ -93,9 +91,6 @@ def session(estimator, *, command=None, call=None, n_jobs=None, client=None):
     """
     versions = {"sknets": __version__, "python": platform.python_version(),
                 **{name: _version(name) for name in _PACKAGES}}
-    versions["torch"] = torch.__version__
-    versions["scikit-learn"] = sklearn.__version__
-    versions["numpy"] = np.__version__
     workers = None
     if client is not None:
         workers = int(sum(client.nthreads().values()))

@@ -14,7 +14,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from ..persistence import _encode
+from ..persistence import _decode, _encode
 
 __all__ = ["DIVERGED", "DONE", "INTERRUPTED", "Record", "Rung", "candidate_name"]
 
@@ -197,6 +197,24 @@ class Record:
             "epochs": [a + b for a, b in zip(previous.epochs, self.epochs,
                                              strict=True)],
             "rungs": previous.rungs[:rung] + [entry]})
+
+    def curve_points(self):
+        """The first split's per-epoch history as (epoch, key, value) points.
+
+        Every finite number of each epoch's row but the epoch itself: the
+        training loss and accuracy, with a validation split its scores, the
+        learning rate and the epoch's duration. What MLflow and TensorBoard
+        get as step metrics.
+
+        Returns
+        -------
+        points : list of (int, str, float)
+        """
+        history = _decode(self.histories[0], "history") if self.histories else []
+        return [(int(row.get("epoch", 0)), key, float(value))
+                for row in history for key, value in row.items()
+                if key != "epoch" and isinstance(value, (int, float))
+                and not isinstance(value, bool) and math.isfinite(value)]
 
     @property
     def depth(self):

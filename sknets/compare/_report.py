@@ -125,29 +125,65 @@ def build_report(run_dir):
     report : Report
     """
     folder = RunFolder(run_dir)
+    results = read_results(folder)
+    try:
+        return _build_report(folder, *results)
+    except (KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise _damaged(folder, exc) from None
+
+
+def _damaged(folder, exc):
+    return ValueError(
+        f"{folder.path} holds damaged run files ({type(exc).__name__}: {exc}); "
+        "rerun the comparison, which trains again what is missing, or delete "
+        "the folder to start over.")
+
+
+def read_results(folder):
+    """A run folder's finished candidates, compared and ranked.
+
+    What the report, ``log_to_mlflow`` and ``log_to_tensorboard`` read.
+
+    Parameters
+    ----------
+    folder : RunFolder
+
+    Returns
+    -------
+    run : dict
+        run.json.
+    records : dict
+        The finished candidates' records, by name.
+    comparison : CandidateComparison or None
+        ``compare_records(run, records)``.
+    frame : pandas.DataFrame
+        ``rank(run, records, comparison)``.
+
+    Raises
+    ------
+    ValueError
+        When the folder holds no run, no finished candidate, or damaged
+        files (saying how to recover).
+    """
     run = folder.read_run()
     if run is None:
         raise ValueError(f"{folder.path} holds no comparison run (no run.json).")
     try:
-        return _build_report(folder, run)
+        records = {}
+        for entry in run["candidates"]:
+            record = folder.finished_record(entry["name"])
+            if record is not None:
+                records[entry["name"]] = record
+        if not records:
+            raise ValueError(f"{folder.path} holds no finished candidate yet; rerun "
+                             "the comparison to train them.")
+        comparison = compare_records(run, records)
+        return run, records, comparison, rank(run, records, comparison)
     except (KeyError, TypeError, IndexError, AttributeError) as exc:
-        raise ValueError(
-            f"{folder.path} holds damaged run files ({type(exc).__name__}: {exc}); "
-            "rerun the comparison, which trains again what is missing, or delete "
-            "the folder to start over.") from None
+        raise _damaged(folder, exc) from None
 
 
-def _build_report(folder, run):
-    records = {}
-    for entry in run["candidates"]:
-        record = folder.finished_record(entry["name"])
-        if record is not None:
-            records[entry["name"]] = record
-    if not records:
-        raise ValueError(f"{folder.path} holds no finished candidate yet; rerun the "
-                         "comparison to train them.")
-    comparison = compare_records(run, records)
-    frame = rank(run, records, comparison)
+def _build_report(folder, run, records, comparison, frame):
     protocol = run["protocol"]
     metric = protocol["refit"]
     folds = n_splits(protocol)

@@ -17,6 +17,7 @@ from ..persistence import _decode
 from ..plotting import _value_text
 from ._folder import RunFolder
 from ._record import DONE
+from ._report import read_results
 
 __all__ = ["log_to_tensorboard"]
 
@@ -83,11 +84,9 @@ def log_to_tensorboard(run_dir: StrPath, logdir: StrPath) -> Path:
     ``epoch/<key>`` are its first split's history (training loss, and with
     a validation split its validation scores).
     """
-    from ._mlflow import _study
-
     SummaryWriter, hparams = _writer()
     folder = RunFolder(run_dir)
-    run, records, _, frame = _study(folder)
+    run, records, _, frame = read_results(folder)
     logdir = Path(logdir)
     logdir.mkdir(parents=True, exist_ok=True)
     names = list(frame["candidate"])
@@ -123,15 +122,8 @@ def log_to_tensorboard(run_dir: StrPath, logdir: StrPath) -> Path:
             for metric, value in scores.items():
                 if math.isfinite(value):
                     writer.add_scalar(metric, value, 0)
-            history = (_decode(record.histories[0], "history")
-                       if record.histories else [])
-            for entry in history:
-                step = int(entry.get("epoch", 0))
-                for key, value in entry.items():
-                    if (key != "epoch" and isinstance(value, (int, float))
-                            and not isinstance(value, bool)
-                            and math.isfinite(value)):
-                        writer.add_scalar(f"epoch/{key}", value, step)
+            for step, key, value in record.curve_points():
+                writer.add_scalar(f"epoch/{key}", value, step)
             writer.add_text("candidate", f"#{int(position) + 1}: status "
                             f"{record.status}" + ("" if record.status == DONE
                                                   else " (scores NaN)"), 0)
